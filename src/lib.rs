@@ -1,0 +1,134 @@
+//! Allocator strategies, and the allocator-generic collections built on them, chosen per data
+//! structure by a type parameter.
+//!
+//! A C runtime hands an `Allocator*` to every data structure and frees with an explicit size. In
+//! Rust the same design is the [`Allocator`] trait (from [allocator-api2] 0.2, or core's unstable
+//! `allocator_api` under the `nightly` feature): a collection is generic over `A: Allocator`, and
+//! [`Layout`] carries the size and alignment that C code has to remember by hand. allockit supplies
+//! the strategies, [hashbrown] supplies the map, and allocator-api2 supplies [`Box<T, A>`](Box) and
+//! [`Vec<T, A>`](Vec).
+//!
+//! | C | allockit |
+//! |---|---|
+//! | `get_allocator()`, `mem_create_platform_allocator()` | [`Platform`], the default type parameter |
+//! | `mem_create_arena_allocator(64 * 1024)` | [`Arena::with_capacity(64 * 1024)`](Arena::with_capacity) |
+//! | `WITH_ARENA(temp, 8192, { ... })` | [`with_arena(8192, \|temp\| { ... })`](with_arena) |
+//! | `MEM_NEW(a, T)` / `MEM_NEW_ARRAY(a, T, n)` | [`Box::new_in(v, a)`](Box::new_in) / [`Vec::with_capacity_in(n, a)`](Vec::with_capacity_in) |
+//! | `MEM_STRDUP(a, s)` | [`strdup_in(s, a)`](strdup_in) / [`try_strdup_in(s, a)`](try_strdup_in) |
+//! | `MEM_REALLOC(a, p, old, new)` | [`Allocator::grow`] / [`Allocator::shrink`] (collections call them) |
+//! | `MEM_FREE(a, p, size)` | dropping the owner: the `Layout` is the size |
+//! | `mem_destroy(a)` | `drop(a)`: the borrow checker makes sure nothing outlives it |
+//! | `hash_map_create_with_allocator(a)` | [`HashMap::new_in(a)`](hashbrown::HashMap::new_in) |
+//!
+//! # Examples
+//!
+//! The same map, first on the platform allocator, then in an arena that frees everything at once:
+//!
+//! ```
+//! use allockit::{strdup_in, Arena, HashMap};
+//!
+//! let mut globals: HashMap<&str, i32> = HashMap::new();
+//! globals.insert("answer", 42);
+//!
+//! let arena = Arena::with_capacity(64 * 1024);
+//! let mut temp = HashMap::new_in(&arena);
+//! temp.insert(strdup_in("temp", &arena), 7);
+//! assert_eq!(temp["temp"], 7);
+//! drop(temp);
+//! drop(arena); // every block of the map and its keys goes back at once
+//! ```
+//!
+//! Swapping the strategy is a change of type, not of code:
+//!
+//! ```
+//! use allockit::{Allocator, Arena, HashMap, Platform};
+//!
+//! fn count_words<A: Allocator>(text: &str, alloc: A) -> usize {
+//!     let mut seen = HashMap::new_in(alloc);
+//!     for word in text.split_whitespace() {
+//!         *seen.entry(word).or_insert(0) += 1;
+//!     }
+//!     seen.len()
+//! }
+//!
+//! let text = "to be or not to be";
+//! assert_eq!(count_words(text, Platform), 4);
+//! assert_eq!(count_words(text, &Arena::new()), 4);
+//! ```
+//!
+//! # Features
+//!
+//! - `std` (default): thread-local pooling for [`with_arena`]. Without it the crate is `no_std` and
+//!   needs only `alloc`.
+//! - `nightly`: switches allocator-api2, hashbrown and bumpalo onto core's unstable
+//!   `allocator_api` together, so std's `Vec<T, A>` and `Box<T, A>` accept allockit's allocators.
+//!   Needs a nightly compiler. Whatever the feature says, on a nightly compiler allockit enables the
+//!   `allocator_api` gate for itself, so it keeps compiling when another crate in the build turns
+//!   on `allocator-api2/nightly`.
+//!
+//! [allocator-api2]: https://docs.rs/allocator-api2/0.2
+//! [hashbrown]: https://docs.rs/hashbrown/0.17
+#![cfg_attr(not(feature = "std"), no_std)]
+#![cfg_attr(
+    any(feature = "nightly", allockit_nightly_rustc),
+    feature(allocator_api)
+)]
+// On a nightly compiler the gate is enabled defensively (see build.rs); it is unused unless some
+// crate in the build switched allocator-api2 onto core's trait.
+#![cfg_attr(allockit_nightly_rustc, allow(unused_features))]
+
+extern crate alloc;
+
+mod arena;
+mod platform;
+mod string;
+mod units;
+
+pub use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
+pub use allocator_api2::{boxed::Box, vec::Vec};
+pub use arena::{Arena, ArenaStats, with_arena};
+pub use platform::Platform;
+pub use string::{strdup_in, try_strdup_in};
+
+/// The hashbrown crate, re-exported so that its other types (`hash_map::Entry`, `HashTable`, ...)
+/// are at hand with the same allocator trait.
+pub use hashbrown;
+
+/// hashbrown's `HashMap` with its default hasher and the allocator as the third parameter,
+/// [`Platform`] unless said otherwise.
+///
+/// # Examples
+///
+/// ```
+/// use allockit::{Arena, HashMap};
+///
+/// let mut on_heap: HashMap<u32, &str> = HashMap::new();
+/// on_heap.insert(1, "one");
+///
+/// let arena = Arena::new();
+/// let mut in_arena: HashMap<u32, &str, &Arena> = HashMap::new_in(&arena);
+/// in_arena.insert(2, "two");
+/// assert_eq!(on_heap[&1], "one");
+/// assert_eq!(in_arena[&2], "two");
+/// ```
+pub type HashMap<K, V, A = Platform> = hashbrown::HashMap<K, V, hashbrown::DefaultHashBuilder, A>;
+
+/// hashbrown's `HashSet` with its default hasher and the allocator as the second parameter,
+/// [`Platform`] unless said otherwise.
+///
+/// # Examples
+///
+/// ```
+/// use allockit::{Arena, HashSet};
+///
+/// let arena = Arena::new();
+/// let mut seen = HashSet::new_in(&arena);
+/// assert!(seen.insert("x"));
+/// assert!(!seen.insert("x"));
+/// ```
+pub type HashSet<T, A = Platform> = hashbrown::HashSet<T, hashbrown::DefaultHashBuilder, A>;
+
+/// The README's code blocks, compiled and run as doctests so that the README cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
