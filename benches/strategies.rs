@@ -1,1 +1,81 @@
-fn main() {}
+//! Criterion benchmarks: the same workloads for every strategy, `Platform` always the baseline.
+//!
+//! Groups are named `workload/strategy/size`, so that criterion's reports sit side by side:
+//!
+//! - `seed_map`: create a map, put N copied keys `key-{i}`, look every key up, drop (N = 1 000 and
+//!   100 000);
+//! - `bump`: 1 000 000 allocations of 32 bytes, then give them all back;
+//! - `scope`: one `with_arena` of 100 small allocations, warm, against a fresh `Arena` each time.
+//!
+//! Run with `cargo bench --bench strategies`; `cargo bench --bench strategies -- seed_map` runs one
+//! group.
+
+#[path = "workloads/mod.rs"]
+mod workloads;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use workloads::{
+    ArenaBoxed, ArenaStr, FreshScope, PlatformBoxed, PooledScope, RawBump, Scope, Strategy,
+};
+
+fn seed_map(c: &mut Criterion) {
+    let mut group = c.benchmark_group("seed_map");
+    for n in [1_000, 100_000] {
+        let keys = workloads::keys(n);
+        if n >= 100_000 {
+            group
+                .sample_size(20)
+                .measurement_time(Duration::from_secs(4));
+        }
+        fn one<S: Strategy>(
+            group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+            keys: &[String],
+        ) {
+            group.bench_with_input(BenchmarkId::new(S::NAME, keys.len()), keys, |b, keys| {
+                b.iter(|| workloads::seed_map::<S>(black_box(keys)))
+            });
+        }
+        one::<PlatformBoxed>(&mut group, &keys);
+        one::<ArenaBoxed>(&mut group, &keys);
+        one::<ArenaStr>(&mut group, &keys);
+        one::<RawBump>(&mut group, &keys);
+    }
+    group.finish();
+}
+
+fn bump(c: &mut Criterion) {
+    const N: usize = 1_000_000;
+    let mut group = c.benchmark_group("bump");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4));
+    let mut ptrs = Vec::with_capacity(N);
+    fn one<S: Strategy>(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        ptrs: &mut Vec<std::ptr::NonNull<u8>>,
+    ) {
+        group.bench_function(BenchmarkId::new(S::NAME, N), |b| {
+            b.iter(|| workloads::bump::<S>(N, ptrs))
+        });
+    }
+    one::<PlatformBoxed>(&mut group, &mut ptrs);
+    one::<ArenaBoxed>(&mut group, &mut ptrs);
+    one::<RawBump>(&mut group, &mut ptrs);
+    group.finish();
+}
+
+fn scope(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scope");
+    fn one<S: Scope>(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+        group.bench_function(S::NAME, |b| b.iter(workloads::scope::<S>));
+    }
+    one::<PooledScope>(&mut group);
+    one::<FreshScope>(&mut group);
+    group.finish();
+}
+
+criterion_group!(benches, seed_map, bump, scope);
+criterion_main!(benches);

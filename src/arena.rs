@@ -57,14 +57,19 @@ use crate::{AllocError, Allocator, Layout};
 pub struct Arena {
     /// Owns every chunk; every block this arena hands out lies in one of its chunks.
     bump: Bump,
-    /// Bytes of the blocks handed out since creation or the last reset that the bump pointer has
-    /// not taken back: live blocks plus `wasted`. Always `<= limit` after a successful request.
-    used: Cell<usize>,
+    /// How many more bytes may be handed out: `ceiling - used`, where `used` counts the bytes of
+    /// the blocks handed out since creation or the last reset that the bump pointer has not taken
+    /// back (live blocks plus `wasted`). Kept as one counter so that `allocate` does one load, one
+    /// comparison and one store.
+    budget: Cell<usize>,
+    /// `budget + used`: the limit (`usize::MAX` when there is none), or `used` itself if the limit
+    /// was set below what was already used, so that `budget` never goes below zero.
+    ceiling: Cell<usize>,
+    /// The limit as the user set it.
+    limit: Cell<Option<usize>>,
     /// The part of `used` that no live block occupies: freed blocks (other than the most recent
     /// one), blocks a `grow` moved away from, and tails cut off by `shrink`. Always `<= used`.
     wasted: Cell<usize>,
-    /// The most `used` may reach; `usize::MAX` when there is no limit.
-    limit: Cell<usize>,
 }
 
 /// A snapshot of an [`Arena`]'s accounting, from [`Arena::stats`].
@@ -202,9 +207,10 @@ impl Arena {
     fn from_bump(bump: Bump) -> Self {
         Self {
             bump,
-            used: Cell::new(0),
+            budget: Cell::new(usize::MAX),
+            ceiling: Cell::new(usize::MAX),
+            limit: Cell::new(None),
             wasted: Cell::new(0),
-            limit: Cell::new(usize::MAX),
         }
     }
 
@@ -230,7 +236,8 @@ impl Arena {
     /// # Ok::<(), allockit::AllocError>(())
     /// ```
     pub fn set_limit(&self, limit: Option<usize>) {
-        self.limit.set(limit.unwrap_or(usize::MAX));
+        self.limit.set(limit);
+        self.set_used(self.used());
     }
 
     /// The byte limit set by [`set_limit`](Self::set_limit), if any.
@@ -244,10 +251,7 @@ impl Arena {
     /// assert_eq!(arena.limit(), Some(1024));
     /// ```
     pub fn limit(&self) -> Option<usize> {
-        match self.limit.get() {
-            usize::MAX => None,
-            limit => Some(limit),
-        }
+        self.limit.get()
     }
 
     /// Frees every block at once and keeps the largest chunk for reuse; the limit stays.
@@ -271,7 +275,7 @@ impl Arena {
     /// ```
     pub fn reset(&mut self) {
         self.bump.reset();
-        self.used.set(0);
+        self.set_used(0);
         self.wasted.set(0);
     }
 
@@ -358,7 +362,7 @@ impl Arena {
         // arena while it lives and no chunk memory is read.
         let chunks = unsafe { self.bump.iter_allocated_chunks_raw() }.count();
         ArenaStats {
-            used: self.used.get(),
+            used: self.used(),
             wasted: self.wasted.get(),
             capacity: self.bump.allocated_bytes(),
             chunks,
@@ -366,14 +370,35 @@ impl Arena {
         }
     }
 
-    /// Checks that `extra` more bytes fit under the limit and returns `used + extra`.
+    /// Bytes handed out and not taken back: live blocks plus wasted ones.
+    fn used(&self) -> usize {
+        self.ceiling.get() - self.budget.get()
+    }
+
+    /// Sets `used` and recomputes the ceiling from the limit (the slow path: reset, limit changes,
+    /// bytes given back).
+    fn set_used(&self, used: usize) {
+        let ceiling = self.limit.get().unwrap_or(usize::MAX).max(used);
+        self.ceiling.set(ceiling);
+        self.budget.set(ceiling - used);
+    }
+
+    /// Checks that `extra` more bytes fit under the limit and returns the budget left after them.
     #[inline(always)]
     fn admit(&self, extra: usize) -> Result<usize, AllocError> {
-        let used = self.used.get();
-        if extra > self.limit.get().saturating_sub(used) {
+        let budget = self.budget.get();
+        if extra > budget {
             return Err(AllocError);
         }
-        Ok(used + extra)
+        Ok(budget - extra)
+    }
+
+    /// Records that the bump pointer took `bytes` back.
+    #[inline(always)]
+    fn reclaim(&self, bytes: usize) {
+        if bytes != 0 {
+            self.set_used(self.used() - bytes);
+        }
     }
 
     /// Whether bumpalo will grow the block at `ptr` in place: it is the most recent block, the
@@ -410,9 +435,9 @@ impl Default for Arena {
 unsafe impl Allocator for Arena {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let used = self.admit(layout.size())?;
+        let budget = self.admit(layout.size())?;
         let block = self.bump.try_alloc_layout(layout).map_err(|_| AllocError)?;
-        self.used.set(used);
+        self.budget.set(budget);
         Ok(NonNull::slice_from_raw_parts(block, layout.size()))
     }
 
@@ -425,7 +450,7 @@ unsafe impl Allocator for Arena {
         unsafe { (&self.bump).deallocate(ptr, layout) };
         // bumpalo takes the bytes back only when `ptr` is the most recent block.
         let reclaimed = self.bump.chunk_capacity() - before;
-        self.used.set(self.used.get() - reclaimed);
+        self.reclaim(reclaimed);
         self.wasted
             .set(self.wasted.get() + layout.size() - reclaimed);
     }
@@ -443,11 +468,11 @@ unsafe impl Allocator for Arena {
         } else {
             new_layout.size()
         };
-        let used = self.admit(extra)?;
+        let budget = self.admit(extra)?;
         // SAFETY: the caller guarantees that `ptr` is a live block of this arena (so of
         // `self.bump`) fitting `old_layout`, and that `new_layout` is at least as large.
         let block = unsafe { (&self.bump).grow(ptr, old_layout, new_layout) }?;
-        self.used.set(used);
+        self.budget.set(budget);
         if !in_place {
             self.wasted.set(self.wasted.get() + old_layout.size());
         }
@@ -504,7 +529,7 @@ unsafe impl Allocator for Arena {
         // without allocating (it may move the most recent block up to give its tail back).
         let block = unsafe { (&self.bump).shrink(ptr, old_layout, new_layout) }?;
         let reclaimed = self.bump.chunk_capacity() - before;
-        self.used.set(self.used.get() - reclaimed);
+        self.reclaim(reclaimed);
         self.wasted
             .set(self.wasted.get() + (old_layout.size() - new_layout.size()) - reclaimed);
         Ok(block)
@@ -642,26 +667,26 @@ mod tests {
         let l = |n| Layout::from_size_align(n, 1).unwrap();
         let a = arena.allocate(l(100)).unwrap().cast::<u8>();
         let b = arena.allocate(l(50)).unwrap().cast::<u8>();
-        assert_eq!(arena.used.get(), consumed(&arena));
+        assert_eq!(arena.used(), consumed(&arena));
         // SAFETY: `b` is the most recent block, of 50 bytes: growing it stays in place.
         let b = unsafe { arena.grow(b, l(50), l(80)) }.unwrap().cast::<u8>();
-        assert_eq!((arena.used.get(), arena.wasted.get()), (180, 0));
-        assert_eq!(arena.used.get(), consumed(&arena));
+        assert_eq!((arena.used(), arena.wasted.get()), (180, 0));
+        assert_eq!(arena.used(), consumed(&arena));
         // SAFETY: `a` is not the most recent block: growing it moves it and wastes the old one.
         let a = unsafe { arena.grow(a, l(100), l(120)) }
             .unwrap()
             .cast::<u8>();
-        assert_eq!((arena.used.get(), arena.wasted.get()), (300, 100));
-        assert_eq!(arena.used.get(), consumed(&arena));
+        assert_eq!((arena.used(), arena.wasted.get()), (300, 100));
+        assert_eq!(arena.used(), consumed(&arena));
         // SAFETY: `a` is now the most recent block: freeing it gives its bytes back.
         unsafe { arena.deallocate(a, l(120)) };
-        assert_eq!((arena.used.get(), arena.wasted.get()), (180, 100));
-        assert_eq!(arena.used.get(), consumed(&arena));
+        assert_eq!((arena.used(), arena.wasted.get()), (180, 100));
+        assert_eq!(arena.used(), consumed(&arena));
         // SAFETY: `b` is a live 80-byte block. With `a` gone the bump pointer is back at `b`, so
         // its bytes come back too; the old 100 bytes of `a` stay wasted until a reset.
         unsafe { arena.deallocate(b, l(80)) };
-        assert_eq!((arena.used.get(), arena.wasted.get()), (100, 100));
-        assert_eq!(arena.used.get(), consumed(&arena));
+        assert_eq!((arena.used(), arena.wasted.get()), (100, 100));
+        assert_eq!(arena.used(), consumed(&arena));
     }
 
     #[test]
@@ -673,11 +698,11 @@ mod tests {
         let a = unsafe { arena.shrink(a, l(1000), l(100)) }
             .unwrap()
             .cast::<u8>();
-        assert_eq!(arena.used.get(), consumed(&arena));
-        assert_eq!(arena.used.get() - arena.wasted.get(), 100);
+        assert_eq!(arena.used(), consumed(&arena));
+        assert_eq!(arena.used() - arena.wasted.get(), 100);
         // SAFETY: `a` is a live 100-byte block.
         unsafe { arena.deallocate(a, l(100)) };
-        assert_eq!(arena.used.get(), consumed(&arena));
+        assert_eq!(arena.used(), consumed(&arena));
     }
 
     #[test]

@@ -1,0 +1,201 @@
+//! The benchmark workloads, each written once and generic over the strategy that serves it.
+//!
+//! Shared by `benches/strategies.rs` (criterion) and `examples/compare.rs` (a quick side-by-side
+//! table), so that both measure exactly the same work. A new strategy implements [`Strategy`] and
+//! joins the lists in those two files.
+#![allow(dead_code)] // each user runs its own subset
+
+use std::borrow::Borrow;
+use std::hash::Hash;
+use std::hint::black_box;
+use std::ptr::NonNull;
+
+use allockit::{Allocator, Arena, Box, HashMap, Layout, Platform, strdup_in, with_arena};
+use bumpalo::Bump;
+
+/// A strategy as the workloads see it.
+pub trait Strategy {
+    /// The name in reports: `workload/NAME`.
+    const NAME: &'static str;
+    /// How a run gives its memory back: `true` frees block by block (the platform), `false` drops
+    /// the owner, which frees everything at once (arenas).
+    const FREES_EACH_BLOCK: bool;
+    /// What owns the memory of one run (an arena), or `()`.
+    type Owner;
+    /// The allocator handle that collections hold.
+    type Alloc<'a>: Allocator + Copy;
+    /// A map key holding a copy of a string.
+    type Key<'a>: Borrow<str> + Hash + Eq;
+
+    /// A fresh owner for one run.
+    fn owner() -> Self::Owner;
+    /// The allocator handle for `owner`.
+    fn alloc(owner: &Self::Owner) -> Self::Alloc<'_>;
+    /// Copies `s` into the strategy's memory as a key.
+    fn key<'a>(owner: &'a Self::Owner, s: &str) -> Self::Key<'a>;
+}
+
+/// The global allocator with `Box<str>` keys: the baseline.
+pub struct PlatformBoxed;
+
+impl Strategy for PlatformBoxed {
+    const NAME: &'static str = "platform";
+    const FREES_EACH_BLOCK: bool = true;
+    type Owner = ();
+    type Alloc<'a> = Platform;
+    type Key<'a> = Box<str, Platform>;
+
+    fn owner() {}
+    fn alloc(_: &()) -> Platform {
+        Platform
+    }
+    fn key(_: &(), s: &str) -> Box<str, Platform> {
+        strdup_in(s, Platform)
+    }
+}
+
+/// An allockit `Arena` shared by reference, with `Box<str, &Arena>` keys (`strdup_in`).
+pub struct ArenaBoxed;
+
+impl Strategy for ArenaBoxed {
+    const NAME: &'static str = "arena";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = Arena;
+    type Alloc<'a> = &'a Arena;
+    type Key<'a> = Box<str, &'a Arena>;
+
+    fn owner() -> Arena {
+        Arena::new()
+    }
+    fn alloc(owner: &Arena) -> &Arena {
+        owner
+    }
+    fn key<'a>(owner: &'a Arena, s: &str) -> Box<str, &'a Arena> {
+        strdup_in(s, owner)
+    }
+}
+
+/// An allockit `Arena` with lean `&str` keys (`Arena::alloc_str`).
+pub struct ArenaStr;
+
+impl Strategy for ArenaStr {
+    const NAME: &'static str = "arena_str";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = Arena;
+    type Alloc<'a> = &'a Arena;
+    type Key<'a> = &'a str;
+
+    fn owner() -> Arena {
+        Arena::new()
+    }
+    fn alloc(owner: &Arena) -> &Arena {
+        owner
+    }
+    fn key<'a>(owner: &'a Arena, s: &str) -> &'a str {
+        owner.alloc_str(s)
+    }
+}
+
+/// bumpalo's `Bump` used directly, with `Box<str, &Bump>` keys: the peer the arena must match.
+pub struct RawBump;
+
+impl Strategy for RawBump {
+    const NAME: &'static str = "bumpalo";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = Bump;
+    type Alloc<'a> = &'a Bump;
+    type Key<'a> = Box<str, &'a Bump>;
+
+    fn owner() -> Bump {
+        Bump::new()
+    }
+    fn alloc(owner: &Bump) -> &Bump {
+        owner
+    }
+    fn key<'a>(owner: &'a Bump, s: &str) -> Box<str, &'a Bump> {
+        strdup_in(s, owner)
+    }
+}
+
+/// The keys `key-0`, `key-1`, ... made once, outside the timed part.
+pub fn keys(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("key-{i}")).collect()
+}
+
+/// `seed_map`: create a map, put a copy of every key, look every key up, drop it all.
+pub fn seed_map<S: Strategy>(keys: &[String]) -> usize {
+    let owner = S::owner();
+    let mut map: HashMap<S::Key<'_>, usize, S::Alloc<'_>> = HashMap::new_in(S::alloc(&owner));
+    for (i, k) in keys.iter().enumerate() {
+        map.insert(S::key(&owner, k), i);
+    }
+    let mut found = 0;
+    for k in keys {
+        found += map[k.as_str()];
+    }
+    drop(black_box(map));
+    drop(owner);
+    found
+}
+
+/// The layout of the `bump` workload's blocks.
+pub const BLOCK_32: Layout = Layout::new::<[u64; 4]>();
+
+/// `bump`: `n` allocations of 32 bytes, then give them all back. `ptrs` is scratch space with
+/// room for `n` pointers, reserved outside the timed part.
+pub fn bump<S: Strategy>(n: usize, ptrs: &mut Vec<NonNull<u8>>) {
+    let owner = S::owner();
+    let alloc = S::alloc(&owner);
+    for _ in 0..n {
+        ptrs.push(alloc.allocate(BLOCK_32).expect("32 bytes").cast());
+    }
+    black_box(&mut *ptrs);
+    if S::FREES_EACH_BLOCK {
+        for ptr in ptrs.drain(..) {
+            // SAFETY: every pointer came from `alloc.allocate(BLOCK_32)` and is freed once.
+            unsafe { alloc.deallocate(ptr, BLOCK_32) };
+        }
+    } else {
+        ptrs.clear();
+    }
+    drop(owner);
+}
+
+/// Where a scope's arena comes from.
+pub trait Scope {
+    /// The name in reports: `scope/NAME`.
+    const NAME: &'static str;
+    /// Runs `f` with an arena of at least `capacity` bytes, freed afterwards.
+    fn run<R>(capacity: usize, f: impl FnOnce(&Arena) -> R) -> R;
+}
+
+/// `with_arena`: a pooled arena, reset after the scope.
+pub struct PooledScope;
+
+impl Scope for PooledScope {
+    const NAME: &'static str = "with_arena";
+    fn run<R>(capacity: usize, f: impl FnOnce(&Arena) -> R) -> R {
+        with_arena(capacity, f)
+    }
+}
+
+/// A fresh `Arena::with_capacity` per scope, dropped afterwards.
+pub struct FreshScope;
+
+impl Scope for FreshScope {
+    const NAME: &'static str = "fresh_arena";
+    fn run<R>(capacity: usize, f: impl FnOnce(&Arena) -> R) -> R {
+        f(&Arena::with_capacity(capacity))
+    }
+}
+
+/// `scope`: one scope of 8 KiB doing 100 small allocations.
+pub fn scope<S: Scope>() -> u64 {
+    S::run(8192, |arena| {
+        let mut sum = 0;
+        for i in 0..100u64 {
+            sum += *black_box(Box::new_in(i, arena));
+        }
+        sum
+    })
+}

@@ -1,0 +1,169 @@
+//! A tour of allockit: the usage patterns of the C design, run end to end, each printing what it
+//! did. Run it with `cargo run --example tour`.
+
+use allockit::{
+    Allocator, Arena, Box, HashMap, Platform, Vec, strdup_in, try_strdup_in, with_arena,
+};
+
+fn main() {
+    default_allocator();
+    custom_arena();
+    scoped_arena();
+    swap_by_type_alias();
+    different_contexts();
+    out_of_room();
+}
+
+fn heading(title: &str) {
+    println!("\n== {title} ==");
+}
+
+/// C: `HashMap *map = hash_map_create();` on the platform allocator.
+fn default_allocator() {
+    heading("Default allocator");
+    let mut config: HashMap<&str, u32> = HashMap::new();
+    config.insert("max_depth", 64);
+    config.insert("gc_interval_ms", 250);
+    let mut keys: std::vec::Vec<_> = config.iter().collect();
+    keys.sort();
+    println!("HashMap::new() uses Platform, the global allocator: {keys:?}");
+}
+
+/// C: `Allocator *arena = mem_create_arena_allocator(64 * 1024);` and a map with copied keys.
+fn custom_arena() {
+    heading("Custom arena");
+    let arena = Arena::with_capacity(64 * 1024);
+    let mut symbols = HashMap::new_in(&arena);
+    for (i, name) in ["main", "parse", "emit", "optimize", "link"]
+        .iter()
+        .enumerate()
+    {
+        symbols.insert(strdup_in(name, &arena), i);
+    }
+    println!("{} symbols, 'emit' -> {}", symbols.len(), symbols["emit"]);
+    drop(symbols);
+    println!("{}", arena.stats());
+    println!("mem_destroy(arena) is drop(arena): every block goes back at once");
+}
+
+/// C: `WITH_ARENA(temp, 8192, { ... })`.
+fn scoped_arena() {
+    heading("WITH_ARENA");
+    let text = "the quick brown fox jumps over the lazy dog the end";
+    let (distinct, most) = with_arena(8192, |temp| {
+        let mut counts = HashMap::new_in(temp);
+        for word in text.split(' ') {
+            *counts.entry(temp.alloc_str(word)).or_insert(0) += 1;
+        }
+        let most = counts
+            .iter()
+            .max_by_key(|(w, n)| (**n, std::cmp::Reverse(**w)));
+        println!("inside the scope: {}", temp.stats());
+        (counts.len(), most.map(|(w, n)| (w.to_string(), *n)))
+    });
+    println!("{distinct} distinct words, most frequent {most:?}; the scope's arena is reset");
+    // The second scope reuses the pooled arena: no new chunk.
+    with_arena(8192, |temp| {
+        println!("next scope starts clean: {}", temp.stats())
+    });
+}
+
+/// C: `#ifdef DEBUG` choosing the allocator. In Rust the choice is a type alias.
+fn swap_by_type_alias() {
+    heading("Swap by type alias");
+    // Debug builds: every block on its own, visible to leak checkers and sanitizers.
+    #[cfg(debug_assertions)]
+    type Alloc = Platform;
+    #[cfg(debug_assertions)]
+    const ALLOC: &str = "Platform (debug build)";
+    // Release builds: the map owns an arena and frees it in one go.
+    #[cfg(not(debug_assertions))]
+    type Alloc = Arena;
+    #[cfg(not(debug_assertions))]
+    const ALLOC: &str = "Arena (release build)";
+
+    let mut squares: HashMap<u32, u64, Alloc> = HashMap::new_in(Alloc::default());
+    for i in 0..1000 {
+        squares.insert(i, u64::from(i) * u64::from(i));
+    }
+    println!(
+        "{} squares on {}; 999^2 = {}",
+        squares.len(),
+        ALLOC,
+        squares[&999]
+    );
+}
+
+/// A compiler: long-lived data on the platform, one arena per pass, one per function body.
+fn different_contexts() {
+    heading("Different contexts");
+    let mut interned: HashMap<Box<str>, u32> = HashMap::new();
+    let source = ["fn add(a, b) { a + b }", "fn twice(x) { add(x, x) }"];
+
+    let pass = Arena::new();
+    let mut bodies: Vec<usize, &Arena> = Vec::new_in(&pass);
+    for function in source {
+        // Per-function scratch: tokens live only while the body is analysed.
+        let tokens = with_arena(4096, |scratch| {
+            let mut tokens = Vec::new_in(scratch);
+            for token in function.split(|c: char| !c.is_alphanumeric()) {
+                if !token.is_empty() {
+                    tokens.push(scratch.alloc_str(token));
+                }
+            }
+            for token in &tokens {
+                let next = interned.len() as u32;
+                interned.entry(strdup_in(token, Platform)).or_insert(next);
+            }
+            tokens.len()
+        });
+        bodies.push(tokens);
+    }
+    println!("tokens per function {:?}", &bodies[..]);
+    println!("pass arena: {}", pass.stats());
+    println!(
+        "{} names interned on the platform, kept after the pass",
+        interned.len()
+    );
+    let chunks = bodies.allocator().stats().chunks;
+    drop(bodies);
+    drop(pass);
+    println!("pass over: its {chunks} chunk(s) freed at once");
+}
+
+/// C: `MEM_NEW` returning NULL. Here: `AllocError`, and the map keeps what it had.
+fn out_of_room() {
+    heading("Out of room");
+    let arena = Arena::new();
+    let mut map = HashMap::new_in(&arena);
+    for i in 0..100 {
+        map.insert(strdup_in(&format!("key-{i}"), &arena), i);
+    }
+    arena.set_limit(Some(arena.stats().used));
+    let reserve = map.try_reserve(1000);
+    let copy = try_strdup_in("one more", &arena);
+    println!(
+        "at the limit ({}): try_reserve -> {:?}, try_strdup_in -> {:?}",
+        arena.stats(),
+        reserve.map_err(|_| "refused"),
+        copy.map(|_| ()).map_err(|e| e.to_string())
+    );
+    println!(
+        "the map still holds all {} entries; key-42 -> {}",
+        map.len(),
+        map["key-42"]
+    );
+    show_allocator_generic_code(&arena);
+}
+
+/// Code written once for any allocator.
+fn show_allocator_generic_code<A: Allocator>(alloc: A) {
+    let v: Result<Vec<u8, A>, _> = {
+        let mut v = Vec::new_in(alloc);
+        v.try_reserve(16).map(|()| v)
+    };
+    println!(
+        "generic code sees the same refusal: {:?}",
+        v.map(|_| ()).map_err(|_| "AllocError")
+    );
+}
