@@ -5,10 +5,12 @@
 //! - `seed_map`: create a map, put N copied keys `key-{i}`, look every key up, drop (N = 1 000 and
 //!   100 000);
 //! - `bump`: 1 000 000 allocations of 32 bytes, then give them all back;
-//! - `scope`: one `with_arena` of 100 small allocations, warm, against a fresh `Arena` each time.
+//! - `scope`: one `with_arena` of 100 small allocations (and of 1, the scope's own cost), warm,
+//!   against a fresh `Arena` each time.
 //!
 //! Run with `cargo bench --bench strategies`; `cargo bench --bench strategies -- seed_map` runs one
 //! group.
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 #[path = "workloads/mod.rs"]
 mod workloads;
@@ -69,11 +71,20 @@ fn bump(c: &mut Criterion) {
 
 fn scope(c: &mut Criterion) {
     let mut group = c.benchmark_group("scope");
-    fn one<S: Scope>(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-        group.bench_function(S::NAME, |b| b.iter(workloads::scope::<S>));
+    fn one<S: Scope>(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        allocations: u64,
+    ) {
+        group.bench_with_input(
+            BenchmarkId::new(S::NAME, allocations),
+            &allocations,
+            |b, &n| b.iter(|| workloads::scope::<S>(black_box(n))),
+        );
     }
-    one::<PooledScope>(&mut group);
-    one::<FreshScope>(&mut group);
+    for allocations in [100, 1] {
+        one::<PooledScope>(&mut group, allocations);
+        one::<FreshScope>(&mut group, allocations);
+    }
     group.finish();
 }
 

@@ -9,6 +9,7 @@
 //! cargo run --release --example compare                # N = 100 000, 20 rounds
 //! cargo run --release --example compare -- 1000 200    # N = 1 000, 200 rounds
 //! ```
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;

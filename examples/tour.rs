@@ -1,5 +1,6 @@
 //! A tour of allockit: the usage patterns of the C design, run end to end, each printing what it
 //! did. Run it with `cargo run --example tour`.
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 use allockit::{
     Allocator, Arena, Box, HashMap, Platform, Vec, strdup_in, try_strdup_in, with_arena,

@@ -38,7 +38,7 @@ use crate::{AllocError, Allocator, Layout};
 
 /// A bump-allocating arena: fast allocation, freeing all at once.
 ///
-/// See the [module documentation](self) for what it costs and promises.
+/// See the [module documentation](crate::arena) for what it costs and promises.
 ///
 /// # Examples
 ///
@@ -607,16 +607,15 @@ mod pool {
     impl Scope {
         pub(super) fn enter(capacity: usize) -> Self {
             #[cfg(feature = "std")]
-            let pooled = POOL
+            let arena = POOL
                 .try_with(|pool| pool.borrow_mut().pop())
                 .ok()
                 .flatten()
-                .filter(|arena| arena.bump.chunk_capacity() >= capacity);
+                .filter(|arena| arena.bump.chunk_capacity() >= capacity)
+                .unwrap_or_else(|| Arena::with_capacity(capacity));
             #[cfg(not(feature = "std"))]
-            let pooled = None;
-            Self {
-                arena: Some(pooled.unwrap_or_else(|| Arena::with_capacity(capacity))),
-            }
+            let arena = Arena::with_capacity(capacity);
+            Self { arena: Some(arena) }
         }
 
         pub(super) fn arena(&self) -> &Arena {

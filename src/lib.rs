@@ -76,11 +76,14 @@
 // On a nightly compiler the gate is enabled defensively (see build.rs); it is unused unless some
 // crate in the build switched allocator-api2 onto core's trait.
 #![cfg_attr(allockit_nightly_rustc, allow(unused_features))]
+// Under `nightly`, allockit's `Allocator`, `Box` and `Vec` are core's and std's unstable items, so
+// every doctest (and every user crate) needs the gate too.
+#![doc(test(attr(cfg_attr(feature = "nightly", feature(allocator_api)))))]
 
 extern crate alloc;
 
-mod arena;
-mod platform;
+pub mod arena;
+pub mod platform;
 mod string;
 mod units;
 

@@ -24,7 +24,7 @@
 
 /// The program's global allocator: the default allocator of every allockit collection.
 ///
-/// A zero-sized, `Copy`, `Send + Sync` handle; see the [module documentation](self) for what it
+/// A zero-sized, `Copy`, `Send + Sync` handle; see the [module documentation](crate::platform) for what it
 /// costs and promises.
 ///
 /// # Examples

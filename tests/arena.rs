@@ -3,6 +3,7 @@
 //!
 //! This binary counts the global allocator's calls per thread, so that a test can say exactly how
 //! many chunks a piece of code reserved.
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 

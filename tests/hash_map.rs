@@ -1,6 +1,7 @@
 //! The C design's `test_hash_map_with_allocators`, done for every strategy: a map of 100 000
 //! copied string keys is filled, read, overwritten, halved, grown, iterated and dropped. Then maps
 //! whose keys and values live in one arena, and a map in an arena that runs out of room.
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 
