@@ -218,9 +218,10 @@ impl Arena {
     ///
     /// The limit is exact: a request that would take `used` past it returns [`AllocError`], even
     /// when the current chunk has room (bumpalo's own limit is checked only when a chunk is added).
-    /// Lowering the limit below what is already used makes every further request fail until a
-    /// [`reset`](Self::reset). Chunk capacity is reserved ahead of use and may exceed the limit by
-    /// up to one chunk's growth.
+    /// Lowering the limit below what is already used makes every further request (but a
+    /// zero-sized one) fail until enough is given back or the arena is [`reset`](Self::reset).
+    /// Chunk capacity is reserved ahead of use and may exceed the limit by up to one chunk's
+    /// growth.
     ///
     /// # Examples
     ///

@@ -321,3 +321,19 @@ fn a_larger_scope_gets_a_larger_arena() {
     with_arena(1024, |_| ());
     with_arena(1 << 20, |temp| assert!(temp.stats().capacity >= 1 << 20));
 }
+
+#[test]
+fn impossible_layouts_are_refused_before_any_memory_is_asked_for() {
+    // Runs under Miri too: the arena's chunk arithmetic refuses these without calling the global
+    // allocator (the conformance suite's huge-layout test cannot run there for every strategy).
+    let arena = Arena::new();
+    for align in [1, 8, 4096] {
+        let huge = Layout::from_size_align(isize::MAX as usize - (align - 1), align).unwrap();
+        assert_eq!(arena.allocate(huge), Err(AllocError));
+        assert_eq!(arena.allocate_zeroed(huge), Err(AllocError));
+    }
+    let stats = arena.stats();
+    assert_eq!((stats.used, stats.chunks), (0, 0));
+    // The arena still works afterwards.
+    assert_eq!(arena.alloc_str("fine"), "fine");
+}
