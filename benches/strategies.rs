@@ -5,6 +5,8 @@
 //! - `seed_map`: create a map, put N copied keys `key-{i}`, look every key up, drop (N = 1 000 and
 //!   100 000);
 //! - `bump`: 1 000 000 allocations of 32 bytes, then give them all back;
+//! - `churn`: keep 1 024 live blocks of 32 bytes; 1 000 000 times, free a pseudo-random one and
+//!   allocate its replacement (the strategies that free block by block);
 //! - `scope`: one `with_arena` of 100 small allocations (and of 1, the scope's own cost), warm,
 //!   against a fresh `Arena` each time.
 //!
@@ -20,7 +22,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use workloads::{
-    ArenaBoxed, ArenaStr, FreshScope, PlatformBoxed, PooledScope, RawBump, Scope, Strategy,
+    ArenaBoxed, ArenaStr, FreshScope, PlatformBoxed, PooledScope, RawBump, Scope, SlabPooled,
+    Strategy,
 };
 
 fn seed_map(c: &mut Criterion) {
@@ -44,6 +47,7 @@ fn seed_map(c: &mut Criterion) {
         one::<ArenaBoxed>(&mut group, &keys);
         one::<ArenaStr>(&mut group, &keys);
         one::<RawBump>(&mut group, &keys);
+        one::<SlabPooled>(&mut group, &keys);
     }
     group.finish();
 }
@@ -66,6 +70,26 @@ fn bump(c: &mut Criterion) {
     one::<PlatformBoxed>(&mut group, &mut ptrs);
     one::<ArenaBoxed>(&mut group, &mut ptrs);
     one::<RawBump>(&mut group, &mut ptrs);
+    one::<SlabPooled>(&mut group, &mut ptrs);
+    group.finish();
+}
+
+fn churn(c: &mut Criterion) {
+    const LIVE: usize = 1024;
+    const STEPS: usize = 1_000_000;
+    let mut group = c.benchmark_group("churn");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4));
+    fn one<S: Strategy>(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    ) {
+        group.bench_function(BenchmarkId::new(S::NAME, STEPS), |b| {
+            b.iter(|| workloads::churn::<S>(LIVE, STEPS))
+        });
+    }
+    one::<PlatformBoxed>(&mut group);
+    one::<SlabPooled>(&mut group);
     group.finish();
 }
 
@@ -88,5 +112,5 @@ fn scope(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, seed_map, bump, scope);
+criterion_group!(benches, seed_map, bump, churn, scope);
 criterion_main!(benches);

@@ -17,7 +17,7 @@ mod workloads;
 use std::hint::black_box;
 use std::time::Instant;
 
-use workloads::{ArenaBoxed, ArenaStr, PlatformBoxed, RawBump, Strategy};
+use workloads::{ArenaBoxed, ArenaStr, PlatformBoxed, RawBump, SlabPooled, Strategy};
 
 /// One row of the table: a strategy's name, what its keys are, and its workload.
 struct Row {
@@ -57,6 +57,7 @@ fn main() {
         row::<ArenaBoxed>("`Box<str, &Arena>`"),
         row::<ArenaStr>("`&str` (`alloc_str`)"),
         row::<RawBump>("`Box<str, &Bump>`"),
+        row::<SlabPooled>("`Box<str, &Slab>`"),
     ];
 
     // One untimed round to warm caches and the allocator.

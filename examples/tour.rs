@@ -3,13 +3,15 @@
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 use allockit::{
-    Allocator, Arena, Box, HashMap, Platform, Vec, strdup_in, try_strdup_in, with_arena,
+    Allocator, Arena, Box, HashMap, Platform, SlabBuilder, Vec, strdup_in, try_strdup_in,
+    with_arena,
 };
 
 fn main() {
     default_allocator();
     custom_arena();
     scoped_arena();
+    pooled_objects();
     swap_by_type_alias();
     different_contexts();
     out_of_room();
@@ -67,6 +69,37 @@ fn scoped_arena() {
     with_arena(8192, |temp| {
         println!("next scope starts clean: {}", temp.stats())
     });
+}
+
+/// C: `mem_create_freelist_allocator(sizeof(HashMapEntry) + 32, 100)`: a pool of same-sized
+/// objects. Here a slab with a few size classes pools a map's string keys; the map's table, which
+/// is larger, goes upstream to the platform.
+fn pooled_objects() {
+    heading("Pool of same-sized objects");
+    let pool = SlabBuilder::new()
+        .classes(&[16, 32, 64])
+        .initial_blocks(100)
+        .build();
+    let mut sessions = HashMap::new_in(&pool);
+    for id in 0..1000 {
+        sessions.insert(strdup_in(&format!("session-{id:04}"), &pool), id);
+    }
+    // Half the sessions end: their key blocks go back on the free list...
+    sessions.retain(|_, id| *id % 2 == 0);
+    println!("after 1000 inserts and 500 removals:\n{}", pool.stats());
+    // ...and the next 500 keys reuse them, without asking the platform for anything.
+    let before = pool.stats();
+    for id in 1000..1500 {
+        sessions.insert(strdup_in(&format!("session-{id:04}"), &pool), id);
+    }
+    let after = pool.stats();
+    println!(
+        "500 more keys: 16-byte chunks {} -> {}, live {} -> {}",
+        before.classes()[0].chunks,
+        after.classes()[0].chunks,
+        before.classes()[0].live,
+        after.classes()[0].live,
+    );
 }
 
 /// C: `#ifdef DEBUG` choosing the allocator. In Rust the choice is a type alias.

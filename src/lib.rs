@@ -81,9 +81,12 @@
 #![doc(test(attr(cfg_attr(feature = "nightly", feature(allocator_api)))))]
 
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
 pub mod arena;
 pub mod platform;
+pub mod slab;
 mod string;
 mod units;
 
@@ -91,6 +94,7 @@ pub use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
 pub use allocator_api2::{boxed::Box, vec::Vec};
 pub use arena::{Arena, ArenaStats, with_arena};
 pub use platform::Platform;
+pub use slab::{ClassStats, Slab, SlabBuilder, SlabStats};
 pub use string::{strdup_in, try_strdup_in};
 
 /// The hashbrown crate, re-exported so that its other types (`hash_map::Entry`, `HashTable`, ...)

@@ -8,7 +8,9 @@ mod common;
 
 use std::ptr::NonNull;
 
-use allockit::{AllocError, Allocator, Arena, Box, HashMap, Layout, Platform, Vec, strdup_in};
+use allockit::{
+    AllocError, Allocator, Arena, Box, HashMap, Layout, Platform, Slab, SlabBuilder, Vec, strdup_in,
+};
 use common::{Rng, check, check_zeroed, fill, scaled};
 
 /// The generic properties. Each takes the allocator by value and borrows it where it needs to
@@ -340,5 +342,29 @@ conformance! {
         // A tiny first chunk, so that the suite crosses many chunk boundaries.
         let arena = Arena::with_capacity(1);
         run(&arena);
+    }
+    slab_ref(run) => {
+        let slab = SlabBuilder::new().classes(&[16, 32, 64, 128, 256]).initial_blocks(16).build();
+        run(&slab);
+        // Every block the suite took went back: to its class, or to the upstream.
+        let stats = slab.stats();
+        assert_eq!(stats.live_blocks(), 0, "{stats}");
+        assert_eq!(stats.upstream_live(), 0, "{stats}");
+    }
+    slab_owned(run) => {
+        run(SlabBuilder::new().classes(&[16, 32, 64, 128, 256]).build())
+    }
+    slab_upstream_heavy(run) => {
+        // One tiny class in chunks of one block: most requests go upstream, the rest cross
+        // between the class and the upstream, and every block of the class has its own chunk.
+        let slab = SlabBuilder::new().classes(&[8]).initial_blocks(1).max_chunk_blocks(1).build();
+        run(&slab);
+        assert_eq!(slab.stats().live_blocks(), 0);
+        assert_eq!(slab.stats().upstream_live(), 0);
+    }
+    slab_single_class(run) => { run(&Slab::new(32, 100)) }
+    slab_in_arena(run) => {
+        let arena = Arena::new();
+        run(&SlabBuilder::new().classes(&[24, 48, 96]).build_in(&arena));
     }
 }

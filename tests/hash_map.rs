@@ -5,7 +5,9 @@
 
 mod common;
 
-use allockit::{Allocator, Arena, Box, HashMap, Platform, Vec, strdup_in, try_strdup_in};
+use allockit::{
+    Allocator, Arena, Box, HashMap, Platform, Slab, SlabBuilder, Vec, strdup_in, try_strdup_in,
+};
 use common::scaled;
 
 const N: usize = scaled(100_000, 200);
@@ -91,6 +93,29 @@ fn arena_ref() {
 fn arena_owned_by_the_map() {
     // The map owns its arena; the keys come from the platform.
     exercise(Arena::new(), Platform);
+}
+
+#[test]
+fn slab_pooled_keys() {
+    // Keys "key-0" to "key-199999" are 5 to 10 bytes: all in the 16-byte class. The tables go
+    // upstream.
+    let pool = SlabBuilder::new().classes(&[16, 32, 64]).build();
+    exercise(&pool, &pool);
+    let stats = pool.stats();
+    assert_eq!(stats.live_blocks(), 0, "{stats}");
+    assert_eq!(stats.upstream_live(), 0, "{stats}");
+    // At its fullest the map held 1.5 N keys, and freed blocks were reused: chunks double from a
+    // first one of 256 blocks (4 KiB), so the class holds less than twice that peak plus 256.
+    let class = stats.classes()[0];
+    let peak = N * 3 / 2;
+    assert!(class.free >= peak && class.free < 2 * peak + 256, "{stats}");
+}
+
+#[test]
+fn slab_keys_with_the_map_on_the_platform() {
+    let pool = Slab::new(16, 1000);
+    exercise(Platform, &pool);
+    assert_eq!(pool.stats().live_blocks(), 0);
 }
 
 #[test]

@@ -10,7 +10,9 @@ use std::hash::Hash;
 use std::hint::black_box;
 use std::ptr::NonNull;
 
-use allockit::{Allocator, Arena, Box, HashMap, Layout, Platform, strdup_in, with_arena};
+use allockit::{
+    Allocator, Arena, Box, HashMap, Layout, Platform, Slab, SlabBuilder, strdup_in, with_arena,
+};
 use bumpalo::Bump;
 
 /// A strategy as the workloads see it.
@@ -117,6 +119,31 @@ impl Strategy for RawBump {
     }
 }
 
+/// An allockit `Slab` with classes of 16 to 256 bytes, `Box<str, &Slab>` keys, and the map's
+/// table upstream on the platform. `bump` drops the slab whole.
+pub struct SlabPooled;
+
+/// The classes of [`SlabPooled`].
+pub const SLAB_CLASSES: [usize; 5] = [16, 32, 64, 128, 256];
+
+impl Strategy for SlabPooled {
+    const NAME: &'static str = "slab";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = Slab;
+    type Alloc<'a> = &'a Slab;
+    type Key<'a> = Box<str, &'a Slab>;
+
+    fn owner() -> Slab {
+        SlabBuilder::new().classes(&SLAB_CLASSES).build()
+    }
+    fn alloc(owner: &Slab) -> &Slab {
+        owner
+    }
+    fn key<'a>(owner: &'a Slab, s: &str) -> Box<str, &'a Slab> {
+        strdup_in(s, owner)
+    }
+}
+
 /// The keys `key-0`, `key-1`, ... made once, outside the timed part.
 pub fn keys(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("key-{i}")).collect()
@@ -159,6 +186,37 @@ pub fn bump<S: Strategy>(n: usize, ptrs: &mut Vec<NonNull<u8>>) {
         ptrs.clear();
     }
     drop(owner);
+}
+
+/// `churn`: keep `live` blocks of 32 bytes; `steps` times, free a pseudo-random one and allocate
+/// its replacement; then free them all. Returns a checksum of the addresses so nothing is elided.
+pub fn churn<S: Strategy>(live: usize, steps: usize) -> usize {
+    let owner = S::owner();
+    let alloc = S::alloc(&owner);
+    let mut ptrs: Vec<NonNull<u8>> = (0..live)
+        .map(|_| alloc.allocate(BLOCK_32).expect("32 bytes").cast())
+        .collect();
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut sum = 0usize;
+    for _ in 0..steps {
+        // xorshift64: a cheap, fixed sequence of victims, the same for every strategy.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // Multiply-shift instead of `%`: a division would cost more than the allocator.
+        let victim = ((u128::from(seed) * live as u128) >> 64) as usize;
+        // SAFETY: `ptrs[victim]` is live, from `alloc.allocate(BLOCK_32)`; it is replaced at once.
+        unsafe { alloc.deallocate(ptrs[victim], BLOCK_32) };
+        let fresh = alloc.allocate(BLOCK_32).expect("32 bytes").cast::<u8>();
+        sum = sum.wrapping_add(fresh.as_ptr().addr());
+        ptrs[victim] = fresh;
+    }
+    for ptr in ptrs {
+        // SAFETY: every pointer left is live and freed once.
+        unsafe { alloc.deallocate(ptr, BLOCK_32) };
+    }
+    drop(owner);
+    sum
 }
 
 /// Where a scope's arena comes from.

@@ -1,0 +1,395 @@
+//! What is particular to `Slab`: where each block lives, blocks crossing between a class and the
+//! upstream, LIFO reuse, non-growable mode, reset, many chunks, what goes back to the upstream on
+//! drop, and the debug builds' misuse checks. (The generic promises are in `conformance.rs`.)
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
+
+mod common;
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
+
+use allockit::{
+    AllocError, Allocator, Arena, Box, HashMap, Layout, Platform, Slab, SlabBuilder, strdup_in,
+};
+use common::{check, check_zeroed, fill, scaled};
+
+fn layout(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+/// An upstream that counts the blocks it has out, to see what a slab takes and gives back.
+#[derive(Default, Debug)]
+struct Counting {
+    live: Cell<usize>,
+    allocations: Cell<usize>,
+}
+
+// SAFETY: forwards every call to `Platform` unchanged; only counts.
+unsafe impl Allocator for Counting {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let block = Platform.allocate(layout)?;
+        self.live.set(self.live.get() + 1);
+        self.allocations.set(self.allocations.get() + 1);
+        Ok(block)
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        self.live.set(self.live.get() - 1);
+        // SAFETY: the caller's guarantees, passed on to the allocator that made the block.
+        unsafe { Platform.deallocate(ptr, layout) }
+    }
+}
+
+/// Where each step of a block's life puts it: `Some(block size)` for a class, `None` upstream.
+fn place<A: Allocator>(slab: &Slab<A>, l: Layout) -> Option<usize> {
+    slab.class_for(l)
+}
+
+#[test]
+fn a_block_crosses_between_classes_and_the_upstream_with_its_contents() {
+    let slab = SlabBuilder::new().classes(&[16, 64]).build();
+    let mut l = layout(10, 8);
+    let mut ptr = slab.allocate(l).unwrap().cast::<u8>();
+    // SAFETY: 10 writable bytes.
+    unsafe { fill(ptr, 10, 1) };
+    let mut kept = 10;
+    // (new size, where it must be, whether the address must stay)
+    let steps = [
+        (16, Some(16), true),  // grows inside its class
+        (40, Some(64), false), // class 16 -> class 64
+        (64, Some(64), true),
+        (100, None, false),    // class -> upstream
+        (3000, None, false),   // upstream -> upstream (the upstream's own grow)
+        (50, Some(64), false), // shrink: upstream -> class
+        (12, Some(16), false), // class 64 -> class 16
+        (5, Some(16), true),
+        (0, None, false), // a zero-sized block needs no memory
+    ];
+    for (size, where_, stays) in steps {
+        let new = layout(size, 8);
+        assert_eq!(place(&slab, new), where_, "size {size}");
+        // SAFETY: `ptr` is live with layout `l`; `new` is larger for a grow, smaller for a shrink.
+        let block = unsafe {
+            if size >= l.size() {
+                slab.grow(ptr, l, new)
+            } else {
+                slab.shrink(ptr, l, new)
+            }
+        }
+        .unwrap();
+        assert!(block.len() >= size);
+        if stays {
+            assert_eq!(block.cast::<u8>(), ptr, "size {size} should stay in place");
+        }
+        let moved = block.cast::<u8>();
+        kept = kept.min(size);
+        // SAFETY: the first `kept` bytes were written with tag 1 and preserved since.
+        unsafe { check(moved, kept, 1) };
+        // Every block lives in exactly one place.
+        let stats = slab.stats();
+        let in_class = stats.live_blocks();
+        let upstream = stats.upstream_live();
+        match where_ {
+            Some(_) => assert_eq!((in_class, upstream), (1, 0), "size {size}: {stats}"),
+            None if size == 0 => assert_eq!((in_class, upstream), (0, 0), "size 0: {stats}"),
+            None => assert_eq!((in_class, upstream), (0, 1), "size {size}: {stats}"),
+        }
+        ptr = moved;
+        l = new;
+    }
+    // Back up from zero-sized, into a class, zeroed.
+    let new = layout(30, 8);
+    // SAFETY: `ptr` is the zero-sized block with layout `l`.
+    let block = unsafe { slab.grow_zeroed(ptr, l, new) }.unwrap();
+    // SAFETY: 30 zeroed bytes, then freed once.
+    unsafe {
+        check_zeroed(block.cast(), 30);
+        slab.deallocate(block.cast(), new);
+    }
+    assert_eq!(slab.stats().live_blocks(), 0);
+}
+
+#[test]
+fn grow_zeroed_inside_a_class_zeroes_what_the_caller_wrote_past_its_size() {
+    let slab = Slab::new(16, 4);
+    let small = layout(3, 1);
+    let block = slab.allocate(small).unwrap();
+    assert_eq!(block.len(), 16, "the whole block is the caller's");
+    // SAFETY: all 16 bytes of the block are writable.
+    unsafe { block.cast::<u8>().write_bytes(0xAB, 16) };
+    let grown_layout = layout(12, 1);
+    // SAFETY: `block` is live with layout `small`; `grown_layout` is larger.
+    let grown = unsafe { slab.grow_zeroed(block.cast(), small, grown_layout) }.unwrap();
+    assert_eq!(grown.cast::<u8>(), block.cast::<u8>());
+    // SAFETY: the block holds 16 initialised bytes; 3..16 must now be zero.
+    unsafe {
+        assert_eq!(grown.cast::<u8>().read(), 0xAB);
+        check_zeroed(grown.cast::<u8>().add(3), 13);
+        slab.deallocate(grown.cast(), grown_layout);
+    }
+}
+
+#[test]
+fn the_block_freed_last_is_handed_out_first() {
+    let slab = Slab::new(32, 10);
+    let l = layout(32, 8);
+    let a = slab.allocate(l).unwrap().cast::<u8>();
+    let b = slab.allocate(l).unwrap().cast::<u8>();
+    let c = slab.allocate(l).unwrap().cast::<u8>();
+    // SAFETY: live blocks of `slab`, each freed once.
+    unsafe {
+        slab.deallocate(a, l);
+        slab.deallocate(c, l);
+    }
+    assert_eq!(slab.allocate(l).unwrap().cast::<u8>(), c);
+    assert_eq!(slab.allocate(l).unwrap().cast::<u8>(), a);
+    // Then fresh blocks again, after `c`'s.
+    let d = slab.allocate(l).unwrap().cast::<u8>();
+    assert!(d != a && d != b && d != c);
+    assert_eq!(slab.stats().classes()[0].live, 4);
+}
+
+#[test]
+fn a_non_growable_slab_refuses_when_full_and_serves_again_after_a_free() {
+    let upstream = Counting::default();
+    let slab = SlabBuilder::new()
+        .classes(&[16, 64])
+        .initial_blocks(10)
+        .growable(false)
+        .build_in(&upstream);
+    let reserved = upstream.allocations.get();
+    assert_eq!(reserved, 2, "one chunk per class");
+    let l = layout(16, 8);
+    let blocks: std::vec::Vec<_> = (0..10).map(|_| slab.allocate(l).unwrap()).collect();
+    assert_eq!(slab.allocate(l), Err(AllocError));
+    assert_eq!(slab.allocate_zeroed(l), Err(AllocError));
+    // The other class and the upstream are not affected.
+    let other = slab.allocate(layout(64, 8)).unwrap();
+    let big = slab.allocate(layout(1000, 8)).unwrap();
+    // A shrink into the full class fails too, and leaves the block where it was.
+    // SAFETY: `other` is live with layout (64, 8); `l` is smaller and maps to the full class.
+    let moved = unsafe { slab.shrink(other.cast(), layout(64, 8), l) };
+    assert_eq!(moved, Err(AllocError));
+    // SAFETY: live blocks of `slab`, each freed once with its layout.
+    unsafe {
+        slab.deallocate(other.cast(), layout(64, 8));
+        slab.deallocate(big.cast(), layout(1000, 8));
+        slab.deallocate(blocks[3].cast(), l);
+    }
+    let again = slab.allocate(l).unwrap();
+    assert_eq!(again.cast::<u8>(), blocks[3].cast::<u8>());
+    assert_eq!(slab.allocate(l), Err(AllocError));
+    // Preheating is how a non-growable slab gets room.
+    slab.preheat(5).unwrap();
+    for _ in 0..5 {
+        slab.allocate(l).unwrap();
+    }
+    assert_eq!(slab.allocate(l), Err(AllocError));
+    // Upstream requests since the build: the 1000-byte block, and one preheated chunk for the
+    // 16-byte class (the 64-byte class still had 10 free blocks, so it needed none).
+    assert_eq!(upstream.allocations.get(), reserved + 1 + 1);
+}
+
+#[test]
+fn reset_frees_every_block_and_reuses_the_chunks() {
+    let upstream = Counting::default();
+    let mut slab = SlabBuilder::new()
+        .classes(&[16, 128])
+        .max_chunk_blocks(64)
+        .build_in(&upstream);
+    let n = scaled(1_000, 100);
+    for round in 0..3 {
+        for i in 0..n {
+            let key = strdup_in(&format!("{round}-{i}"), &slab);
+            std::mem::forget(key); // a leak the reset takes back
+            std::mem::forget(Box::new_in([0u8; 100], &slab));
+        }
+        let stats = slab.stats();
+        assert_eq!(stats.live_blocks(), 2 * n);
+        let chunks = upstream.live.get();
+        slab.reset();
+        let stats = slab.stats();
+        assert_eq!(stats.live_blocks(), 0, "{stats}");
+        assert!(stats.classes().iter().all(|c| c.free >= n), "{stats}");
+        // The chunks stay with the slab, and the next round needs no new one.
+        assert_eq!(upstream.live.get(), chunks);
+        if round > 0 {
+            assert_eq!(upstream.allocations.get(), chunks);
+        }
+    }
+    drop(slab);
+    assert_eq!(
+        upstream.live.get(),
+        0,
+        "dropping the slab returns every chunk"
+    );
+}
+
+#[test]
+fn many_chunks_keep_every_block_intact_and_all_go_back_on_drop() {
+    let upstream = Counting::default();
+    let slab = SlabBuilder::new()
+        .classes(&[24])
+        .initial_blocks(1)
+        .max_chunk_blocks(3)
+        .build_in(&upstream);
+    let n = scaled(3_000, 150);
+    let l = layout(24, 8);
+    let blocks: std::vec::Vec<NonNull<u8>> = (0..n)
+        .map(|tag| {
+            let ptr = slab.allocate(l).unwrap().cast::<u8>();
+            // SAFETY: 24 writable bytes.
+            unsafe { fill(ptr, 24, tag) };
+            ptr
+        })
+        .collect();
+    let chunks = slab.stats().classes()[0].chunks;
+    assert!(chunks >= n / 3, "{chunks} chunks for {n} blocks");
+    assert_eq!(upstream.live.get(), chunks);
+    for (tag, &ptr) in blocks.iter().enumerate() {
+        // SAFETY: each block was filled with its tag.
+        unsafe { check(ptr, 24, tag) };
+    }
+    for &ptr in blocks.iter().step_by(2) {
+        // SAFETY: live blocks, freed once.
+        unsafe { slab.deallocate(ptr, l) };
+    }
+    for (tag, &ptr) in blocks.iter().enumerate().skip(1).step_by(2) {
+        // SAFETY: the odd blocks are still live and untouched by the frees.
+        unsafe { check(ptr, 24, tag) };
+    }
+    // Half the blocks are still live: dropping the slab returns their chunks anyway.
+    drop(slab);
+    assert_eq!(upstream.live.get(), 0);
+}
+
+#[test]
+fn a_failing_upstream_gives_alloc_error_and_the_slab_stays_usable() {
+    let arena = Arena::new();
+    let slab = SlabBuilder::new()
+        .classes(&[32])
+        .initial_blocks(4)
+        .build_in(&arena);
+    let l = layout(32, 8);
+    let blocks: std::vec::Vec<_> = (0..4).map(|_| slab.allocate(l).unwrap()).collect();
+    arena.set_limit(Some(arena.stats().used));
+    assert_eq!(
+        slab.allocate(l),
+        Err(AllocError),
+        "the next chunk is refused"
+    );
+    assert_eq!(slab.allocate(layout(1000, 8)), Err(AllocError));
+    // SAFETY: a live block, freed once.
+    unsafe { slab.deallocate(blocks[0].cast(), l) };
+    assert_eq!(
+        slab.allocate(l).unwrap().cast::<u8>(),
+        blocks[0].cast::<u8>()
+    );
+    arena.set_limit(None);
+    assert!(slab.allocate(l).is_ok());
+}
+
+#[test]
+fn keys_of_varied_lengths_fill_the_class_that_fits_them() {
+    let slab = SlabBuilder::new().classes(&[16, 32, 64, 128, 256]).build();
+    let mut map = HashMap::new_in(&slab);
+    let lengths = [1, 16, 17, 32, 33, 64, 65, 128, 129, 256, 257, 1000];
+    for (i, &len) in lengths.iter().enumerate() {
+        map.insert(strdup_in(&"k".repeat(len), &slab), i);
+    }
+    let stats = slab.stats();
+    let live: std::vec::Vec<usize> = stats.classes().iter().map(|c| c.live).collect();
+    assert_eq!(live, [2, 2, 2, 2, 2], "{stats}");
+    // The two strings past 256 bytes and the map's table went upstream.
+    assert_eq!(stats.upstream_live(), 3, "{stats}");
+    assert_eq!(map["k".repeat(129).as_str()], 8);
+    let shown = stats.to_string();
+    assert!(shown.contains("upstream"), "{shown}");
+    assert_eq!(shown.lines().count(), 1 + 5 + 1, "{shown}");
+}
+
+#[test]
+fn a_slab_moves_to_another_thread_with_its_blocks() {
+    let slab = Slab::new(16, 8);
+    let boxed = Box::new_in(41u64, &slab);
+    let value = *boxed;
+    drop(boxed);
+    let live = std::thread::spawn(move || {
+        let b = Box::new_in(value + 1, &slab);
+        assert_eq!(*b, 42);
+        slab.stats().live_blocks()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(live, 1);
+}
+
+/// Runs `f`, which must panic, and returns its message.
+fn panic_message(f: impl FnOnce()) -> String {
+    let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("the misuse should panic");
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => payload.downcast::<&str>().unwrap().to_string(),
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the misuse checks exist in debug builds only"
+)]
+fn debug_builds_catch_a_double_free_naming_the_address_and_layout() {
+    let slab = Slab::new(32, 4);
+    let l = layout(20, 4);
+    let block = slab.allocate(l).unwrap().cast::<u8>();
+    let other = slab.allocate(l).unwrap().cast::<u8>();
+    // SAFETY: the first free is correct.
+    unsafe { slab.deallocate(block, l) };
+    let message = panic_message(|| {
+        // SAFETY: not sound by the contract: the check must stop it before anything is written.
+        unsafe { slab.deallocate(block, l) }
+    });
+    assert!(message.contains("double free"), "{message}");
+    assert!(message.contains(&format!("{block:p}")), "{message}");
+    assert!(message.contains(&format!("{l:?}")), "{message}");
+    // Nothing changed: one live block, and the freed one comes back once.
+    assert_eq!(slab.stats().classes()[0].live, 1);
+    assert_eq!(slab.allocate(l).unwrap().cast::<u8>(), block);
+    assert_ne!(slab.allocate(l).unwrap().cast::<u8>(), block);
+    // SAFETY: a live block, freed once.
+    unsafe { slab.deallocate(other, l) };
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the misuse checks exist in debug builds only"
+)]
+fn debug_builds_catch_foreign_and_interior_pointers() {
+    let slab = Slab::new(32, 4);
+    let l = layout(32, 8);
+    let foreign = Platform.allocate(l).unwrap().cast::<u8>();
+    let message = panic_message(|| {
+        // SAFETY: not sound by the contract: the check must stop it before anything is written.
+        unsafe { slab.deallocate(foreign, l) }
+    });
+    assert!(message.contains("in no chunk"), "{message}");
+    assert!(message.contains(&format!("{foreign:p}")), "{message}");
+    assert!(message.contains(&format!("{l:?}")), "{message}");
+    // SAFETY: `foreign` is the platform's, freed once there.
+    unsafe { Platform.deallocate(foreign, l) };
+
+    let block = slab.allocate(l).unwrap().cast::<u8>();
+    // SAFETY: 8 bytes into a 32-byte block.
+    let inside = unsafe { block.add(8) };
+    let message = panic_message(|| {
+        // SAFETY: as above.
+        unsafe { slab.deallocate(inside, l) }
+    });
+    assert!(message.contains("not at its start"), "{message}");
+    assert_eq!(slab.stats().classes()[0].live, 1);
+    // SAFETY: the real block, freed once.
+    unsafe { slab.deallocate(block, l) };
+    assert_eq!(slab.stats().classes()[0].live, 0);
+}
