@@ -88,6 +88,7 @@ pub mod arena;
 pub mod platform;
 pub mod slab;
 mod string;
+pub mod trace;
 mod units;
 
 pub use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
@@ -96,6 +97,7 @@ pub use arena::{Arena, ArenaStats, with_arena};
 pub use platform::Platform;
 pub use slab::{ClassStats, Slab, SlabBuilder, SlabStats};
 pub use string::{strdup_in, try_strdup_in};
+pub use trace::{LeakReport, Stats, Trace};
 
 /// The hashbrown crate, re-exported so that its other types (`hash_map::Entry`, `HashTable`, ...)
 /// are at hand with the same allocator trait.
@@ -134,6 +136,14 @@ pub type HashMap<K, V, A = Platform> = hashbrown::HashMap<K, V, hashbrown::Defau
 /// assert!(!seen.insert("x"));
 /// ```
 pub type HashSet<T, A = Platform> = hashbrown::HashSet<T, hashbrown::DefaultHashBuilder, A>;
+
+/// A dangling, aligned pointer: the block of a zero-sized layout, which needs no memory.
+pub(crate) fn dangling(layout: Layout) -> core::ptr::NonNull<[u8]> {
+    let ptr = core::ptr::without_provenance_mut::<u8>(layout.align());
+    // SAFETY: an alignment is never zero, so neither is the pointer.
+    let ptr = unsafe { core::ptr::NonNull::new_unchecked(ptr) };
+    core::ptr::NonNull::slice_from_raw_parts(ptr, 0)
+}
 
 /// The README's code blocks, compiled and run as doctests so that the README cannot rot.
 #[cfg(doctest)]

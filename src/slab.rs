@@ -582,7 +582,7 @@ impl<A: Allocator> Slab<A> {
     /// `Allocator` impl for why).
     fn allocate_upstream(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
         if layout.size() == 0 {
-            return Ok(dangling(layout));
+            return Ok(crate::dangling(layout));
         }
         let block = if zeroed {
             self.upstream.allocate_zeroed(layout)?
@@ -677,13 +677,6 @@ impl<A: Allocator> Slab<A> {
             assert_eq!(unused.capacity(), 0);
         }
     }
-}
-
-/// A dangling, aligned pointer: the block of a zero-sized layout, which needs no memory.
-fn dangling(layout: Layout) -> NonNull<[u8]> {
-    // SAFETY: an alignment is never zero.
-    let ptr = unsafe { NonNull::new_unchecked(ptr::without_provenance_mut::<u8>(layout.align())) };
-    NonNull::slice_from_raw_parts(ptr, 0)
 }
 
 // SAFETY: the `Allocator` contract, argued for `Slab<A>` (and `&Slab<A>` by allocator-api2's

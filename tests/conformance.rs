@@ -9,7 +9,8 @@ mod common;
 use std::ptr::NonNull;
 
 use allockit::{
-    AllocError, Allocator, Arena, Box, HashMap, Layout, Platform, Slab, SlabBuilder, Vec, strdup_in,
+    AllocError, Allocator, Arena, Box, HashMap, Layout, Platform, Slab, SlabBuilder, Trace, Vec,
+    strdup_in,
 };
 use common::{Rng, check, check_zeroed, fill, scaled};
 
@@ -305,28 +306,55 @@ mod suite {
 
 /// Instantiates the suite for each strategy: `name(run) => { ... run(allocator) ... }`, where the
 /// block may set up the allocator's owner and check things after `run` returns.
+///
+/// Each strategy runs twice: `name::bare::property` hands the allocator itself to the property;
+/// `name::traced::property` wraps it in a tracking `Trace` (which panics on any misuse) that must
+/// end with no leak and balanced counts.
 macro_rules! conformance {
     ($($strategy:ident($run:ident) => $body:block)*) => {$(
         mod $strategy {
             #[allow(unused_imports)]
             use super::*;
-            conformance!(@tests $run $body;
-                alignment, no_overlap, grow_keeps_contents, grow_zeroed_zeroes_tail,
-                shrink_keeps_contents, allocate_zeroed_is_zeroed, zero_sized,
-                #[cfg_attr(miri, ignore = "Miri stops with resource exhaustion instead of failing")]
-                huge_layout_fails,
-                free_in_allocation_order, free_in_reverse_order, moving_keeps_blocks,
-                collections_work);
+            mod bare {
+                #[allow(unused_imports)]
+                use super::*;
+                conformance!(@tests bare $run $body);
+            }
+            mod traced {
+                #[allow(unused_imports)]
+                use super::*;
+                conformance!(@tests traced $run $body);
+            }
         }
     )*};
-    (@tests $run:ident $body:block; $($(#[$attr:meta])* $test:ident),*) => {$(
+    (@tests $mode:ident $run:ident $body:block) => {
+        conformance!(@each $mode $run $body;
+            alignment, no_overlap, grow_keeps_contents, grow_zeroed_zeroes_tail,
+            shrink_keeps_contents, allocate_zeroed_is_zeroed, zero_sized,
+            #[cfg_attr(miri, ignore = "Miri stops with resource exhaustion instead of failing")]
+            huge_layout_fails,
+            free_in_allocation_order, free_in_reverse_order, moving_keeps_blocks,
+            collections_work);
+    };
+    (@each $mode:ident $run:ident $body:block; $($(#[$attr:meta])* $test:ident),*) => {$(
         #[test]
         $(#[$attr])*
         fn $test() {
-            let $run = |alloc| super::suite::$test(alloc);
+            let $run = |alloc| conformance!(@run $mode $test alloc);
             $body
         }
     )*};
+    (@run bare $test:ident $alloc:ident) => { crate::suite::$test($alloc) };
+    (@run traced $test:ident $alloc:ident) => {{
+        let traced = Trace::with_tracking($alloc);
+        crate::suite::$test(&traced);
+        if let Err(report) = traced.check_leaks() {
+            panic!("{report}");
+        }
+        let stats = traced.stats();
+        assert_eq!(stats.allocations, stats.deallocations, "{stats}");
+        assert_eq!(stats.bytes_allocated, stats.bytes_freed, "{stats}");
+    }};
 }
 
 conformance! {
