@@ -23,7 +23,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use workloads::{
     ArenaBoxed, ArenaStr, FreshScope, PlatformBoxed, PooledScope, RawBump, Scope, SlabPooled,
-    Strategy,
+    Strategy, TracedPlatform, TrackedPlatform,
 };
 
 fn seed_map(c: &mut Criterion) {
@@ -48,6 +48,8 @@ fn seed_map(c: &mut Criterion) {
         one::<ArenaStr>(&mut group, &keys);
         one::<RawBump>(&mut group, &keys);
         one::<SlabPooled>(&mut group, &keys);
+        one::<TracedPlatform>(&mut group, &keys);
+        one::<TrackedPlatform>(&mut group, &keys);
     }
     group.finish();
 }
@@ -90,6 +92,8 @@ fn churn(c: &mut Criterion) {
     }
     one::<PlatformBoxed>(&mut group);
     one::<SlabPooled>(&mut group);
+    one::<TracedPlatform>(&mut group);
+    one::<TrackedPlatform>(&mut group);
     group.finish();
 }
 

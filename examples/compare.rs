@@ -17,7 +17,10 @@ mod workloads;
 use std::hint::black_box;
 use std::time::Instant;
 
-use workloads::{ArenaBoxed, ArenaStr, PlatformBoxed, RawBump, SlabPooled, Strategy};
+use workloads::{
+    ArenaBoxed, ArenaStr, PlatformBoxed, RawBump, SlabPooled, Strategy, TracedPlatform,
+    TrackedPlatform,
+};
 
 /// One row of the table: a strategy's name, what its keys are, and its workload.
 struct Row {
@@ -58,6 +61,8 @@ fn main() {
         row::<ArenaStr>("`&str` (`alloc_str`)"),
         row::<RawBump>("`Box<str, &Bump>`"),
         row::<SlabPooled>("`Box<str, &Slab>`"),
+        row::<TracedPlatform>("`Box<str, &Trace<Platform>>`"),
+        row::<TrackedPlatform>("`Box<str, &Trace<Platform>>`"),
     ];
 
     // One untimed round to warm caches and the allocator.

@@ -3,7 +3,7 @@
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 use allockit::{
-    Allocator, Arena, Box, HashMap, Platform, SlabBuilder, Vec, strdup_in, try_strdup_in,
+    Allocator, Arena, Box, HashMap, Platform, SlabBuilder, Trace, Vec, strdup_in, try_strdup_in,
     with_arena,
 };
 
@@ -13,6 +13,8 @@ fn main() {
     scoped_arena();
     pooled_objects();
     swap_by_type_alias();
+    with_tracing();
+    long_lived_with_leak_detection();
     different_contexts();
     out_of_room();
 }
@@ -126,6 +128,58 @@ fn swap_by_type_alias() {
         ALLOC,
         squares[&999]
     );
+}
+
+/// C: `Allocator *trace = mem_create_trace_allocator(arena);` ... `mem_format_stats(trace)`.
+fn with_tracing() {
+    heading("With tracing");
+    let arena = Arena::new();
+    let trace = Trace::new(&arena);
+    let mut squares = HashMap::new_in(&trace);
+    for i in 0..1000u64 {
+        squares.insert(i, i * i);
+    }
+    drop(squares);
+    println!(
+        "a map of 1000 entries in an arena, traced:\n{}",
+        trace.stats()
+    );
+}
+
+/// C: a long-lived allocator checked with `mem_check_leaks` at shutdown. One entry is leaked on
+/// purpose; the report names its address, size and (with backtraces on) where it was made.
+fn long_lived_with_leak_detection() {
+    heading("Long-lived with leak detection");
+    let trace = Trace::with_tracking(Platform);
+    trace.set_backtraces(true);
+    let mut cache = HashMap::new_in(&trace);
+    for i in 0..10 {
+        cache.insert(strdup_in(&format!("entry-{i}"), &trace), i);
+    }
+    // A bug: one key escapes the map and is never freed.
+    let (key, _) = cache.remove_entry("entry-7").expect("present");
+    let leaked: &mut str = Box::leak(key);
+    drop(cache);
+    match trace.check_leaks() {
+        Ok(()) => println!("no leaks"),
+        Err(report) => {
+            let block = &report.blocks()[0];
+            let frames: std::vec::Vec<String> = block
+                .backtrace()
+                .map(|b| b.to_string())
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("tour::"))
+                .map(|l| l.trim().to_string())
+                .collect();
+            println!(
+                "{} block ({} bytes, \"{leaked}\") leaked at {:#x}, allocated in {frames:?}",
+                report.live_blocks(),
+                block.size,
+                block.address,
+            );
+        }
+    }
 }
 
 /// A compiler: long-lived data on the platform, one arena per pass, one per function body.

@@ -27,7 +27,7 @@
 //! block twice, or a pointer that no chunk of the class holds, panics with the address and the
 //! layout. Release builds keep no bookkeeping for this.
 //!
-//! How to pick block sizes: look at the sizes you allocate (a tracing wrapper shows them), and
+//! How to pick block sizes: look at the sizes you allocate (a [`Trace`](crate::Trace) around the upstream counts them), and
 //! give each frequent size its own class. Classes round up to a multiple of 8 bytes; a request
 //! fills the smallest class that fits, so with classes `[16, 32, 64, 128, 256]` a 33-byte string
 //! wastes 31 bytes. Keep the classes at most about twice apart, and let the rare large requests go

@@ -241,6 +241,7 @@ impl Stats {
         }
     }
 
+    #[inline]
     fn note_allocation(&mut self, size: usize) {
         self.allocations += 1;
         self.live_blocks += 1;
@@ -248,18 +249,21 @@ impl Stats {
         self.note_growth(size);
     }
 
+    #[inline]
     fn note_deallocation(&mut self, size: usize) {
         self.deallocations += 1;
         self.live_blocks -= 1;
         self.note_shrinkage(size);
     }
 
+    #[inline]
     fn note_growth(&mut self, bytes: usize) {
         self.bytes_allocated = self.bytes_allocated.wrapping_add(bytes);
         self.live_bytes = self.live_bytes.wrapping_add(bytes);
         self.peak_bytes = self.peak_bytes.max(self.live_bytes);
     }
 
+    #[inline]
     fn note_shrinkage(&mut self, bytes: usize) {
         self.bytes_freed = self.bytes_freed.wrapping_add(bytes);
         // At the counters level a caller may free with more than it asked for (see the module
@@ -490,6 +494,7 @@ impl<A> Trace<A> {
     }
 
     /// Records a new block, or counts a failure.
+    #[inline]
     fn note_allocate(
         &self,
         result: Result<NonNull<[u8]>, AllocError>,
@@ -530,6 +535,7 @@ impl<A> Trace<A> {
 
     /// At the tracking level, takes the record of `ptr` out of the live set, after checking that
     /// `layout` fits it; panics (with the lock released) if not. `None` at the counters level.
+    #[inline]
     fn take_record(&self, ptr: NonNull<u8>, layout: Layout, call: &str) -> Option<Record> {
         if self.level != Level::Tracking {
             return None;
@@ -569,6 +575,7 @@ impl<A> Trace<A> {
     }
 
     /// Counts a free and, at the tracking level, remembers it for double-free messages.
+    #[inline]
     fn note_deallocate(&self, address: usize, size: usize, align: usize) {
         let mut state = self.state.lock();
         state.stats.note_deallocation(size);

@@ -36,7 +36,13 @@ fn counters_follow_every_call_exactly() {
         let a = unsafe { trace.shrink(a.cast(), layout(300, 8), layout(120, 8)) }.unwrap();
         let s = trace.stats();
         assert_eq!(
-            (s.allocations, s.deallocations, s.grows, s.shrinks, s.failures),
+            (
+                s.allocations,
+                s.deallocations,
+                s.grows,
+                s.shrinks,
+                s.failures
+            ),
             (2, 0, 1, 1, 0)
         );
         assert_eq!((s.bytes_allocated, s.bytes_freed), (150 + 200, 180));
@@ -65,7 +71,10 @@ fn failures_are_counted_and_change_nothing_else() {
     let grown = unsafe { trace.grow(block, layout(64, 8), layout(128, 8)) };
     assert_eq!(grown, Err(AllocError));
     let s = trace.stats();
-    assert_eq!((s.allocations, s.failures, s.grows, s.live_blocks), (1, 2, 0, 1));
+    assert_eq!(
+        (s.allocations, s.failures, s.grows, s.live_blocks),
+        (1, 2, 0, 1)
+    );
     // The block is still recorded as it was: freeing it with its old layout is right.
     // SAFETY: live with (64, 8).
     unsafe { trace.deallocate(block, layout(64, 8)) };
@@ -80,13 +89,20 @@ fn zero_sized_blocks_are_served_without_the_inner_allocator_and_not_counted() {
     assert_eq!(zst.cast::<u8>().as_ptr().addr() % 64, 0);
     // SAFETY: the zero-sized block, grown to 16 bytes, shrunk back, freed.
     unsafe {
-        let grown = trace.grow(zst.cast(), layout(0, 64), layout(16, 64)).unwrap();
-        let back = trace.shrink(grown.cast(), layout(16, 64), layout(0, 64)).unwrap();
+        let grown = trace
+            .grow(zst.cast(), layout(0, 64), layout(16, 64))
+            .unwrap();
+        let back = trace
+            .shrink(grown.cast(), layout(16, 64), layout(0, 64))
+            .unwrap();
         trace.deallocate(back.cast(), layout(0, 64));
     }
     // The grow from zero was an allocation, the shrink to zero a free.
     let s = trace.stats();
-    assert_eq!((s.allocations, s.deallocations, s.grows, s.shrinks), (1, 1, 0, 0));
+    assert_eq!(
+        (s.allocations, s.deallocations, s.grows, s.shrinks),
+        (1, 1, 0, 0)
+    );
     assert_eq!(inner.stats().allocations, 1);
 }
 
@@ -119,10 +135,19 @@ fn stats_display_as_a_table() {
     let shown = trace.stats().to_string();
     let lines: std::vec::Vec<&str> = shown.lines().collect();
     assert_eq!(lines.len(), 6, "{shown}");
-    assert!(lines[0].contains("blocks") && lines[0].contains("bytes"), "{shown}");
-    assert!(lines[1].starts_with("allocated") && lines[1].contains("2.9 KiB"), "{shown}");
+    assert!(
+        lines[0].contains("blocks") && lines[0].contains("bytes"),
+        "{shown}"
+    );
+    assert!(
+        lines[1].starts_with("allocated") && lines[1].contains("2.9 KiB"),
+        "{shown}"
+    );
     assert!(lines[3].starts_with("live"), "{shown}");
-    assert!(lines[5].contains("0 grows, 0 shrinks, 0 failed requests"), "{shown}");
+    assert!(
+        lines[5].contains("0 grows, 0 shrinks, 0 failed requests"),
+        "{shown}"
+    );
     drop(big);
 }
 
@@ -171,14 +196,20 @@ fn a_counters_level_report_gives_totals_and_says_why_there_is_no_list() {
     let report = trace.check_leaks().unwrap_err();
     assert!(report.blocks().is_empty());
     assert_eq!((report.live_blocks(), report.live_bytes()), (1, 24));
-    assert!(report.to_string().contains("Trace::with_tracking"), "{report}");
+    assert!(
+        report.to_string().contains("Trace::with_tracking"),
+        "{report}"
+    );
     // SAFETY: live with (24, 8).
     unsafe { trace.deallocate(kept, layout(24, 8)) };
     assert!(trace.check_leaks().is_ok());
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "capturing a backtrace under Miri is slow and not what is tested")]
+#[cfg_attr(
+    miri,
+    ignore = "capturing a backtrace under Miri is slow and not what is tested"
+)]
 fn backtraces_are_captured_on_request_and_shown_in_reports() {
     let trace = Trace::with_tracking(Platform);
     let quiet = alloc(&trace, layout(8, 8));
@@ -227,8 +258,16 @@ fn checked_misuse(
     let before = inner.stats();
     let outer_before = outer.stats();
     let message = panic_message(|| misuse(&outer, ptr));
-    assert_eq!(inner.stats(), before, "the inner allocator saw the bad request");
-    assert_eq!(outer.stats(), outer_before, "the trace's own counts changed");
+    assert_eq!(
+        inner.stats(),
+        before,
+        "the inner allocator saw the bad request"
+    );
+    assert_eq!(
+        outer.stats(),
+        outer_before,
+        "the trace's own counts changed"
+    );
     // The block is still live and recorded: freeing it correctly works.
     // SAFETY: live with `block`.
     unsafe { outer.deallocate(ptr, block) };
@@ -288,7 +327,10 @@ fn a_wrong_alignment_panics_with_both_layouts() {
     });
     assert!(message.contains(&format!("{ptr:p}")), "{message}");
     assert!(message.contains(&format!("with {wrong:?}")), "{message}");
-    assert!(message.contains(&format!("allocated with {block:?}")), "{message}");
+    assert!(
+        message.contains(&format!("allocated with {block:?}")),
+        "{message}"
+    );
 }
 
 #[test]
@@ -317,7 +359,10 @@ fn a_wrong_size_panics_in_deallocate_grow_and_shrink() {
         });
         assert!(message.contains(&format!("{call} of {ptr:p}")), "{message}");
         assert!(message.contains(&format!("with {wrong:?}")), "{message}");
-        assert!(message.contains(&format!("allocated with {block:?}")), "{message}");
+        assert!(
+            message.contains(&format!("allocated with {block:?}")),
+            "{message}"
+        );
     }
 }
 
@@ -436,7 +481,13 @@ fn counts_are_exact_after_four_threads() {
         }
         let s = trace.stats();
         assert_eq!(
-            (s.allocations, s.deallocations, s.grows, s.bytes_allocated, s.bytes_freed),
+            (
+                s.allocations,
+                s.deallocations,
+                s.grows,
+                s.bytes_allocated,
+                s.bytes_freed
+            ),
             (
                 expected.allocations,
                 expected.deallocations,

@@ -11,7 +11,8 @@ use std::hint::black_box;
 use std::ptr::NonNull;
 
 use allockit::{
-    Allocator, Arena, Box, HashMap, Layout, Platform, Slab, SlabBuilder, strdup_in, with_arena,
+    Allocator, Arena, Box, HashMap, Layout, Platform, Slab, SlabBuilder, Trace, strdup_in,
+    with_arena,
 };
 use bumpalo::Bump;
 
@@ -140,6 +141,48 @@ impl Strategy for SlabPooled {
         owner
     }
     fn key<'a>(owner: &'a Slab, s: &str) -> Box<str, &'a Slab> {
+        strdup_in(s, owner)
+    }
+}
+
+/// `Trace` at the counters level around the platform, shared by reference.
+pub struct TracedPlatform;
+
+impl Strategy for TracedPlatform {
+    const NAME: &'static str = "trace_counters";
+    const FREES_EACH_BLOCK: bool = true;
+    type Owner = Trace<Platform>;
+    type Alloc<'a> = &'a Trace<Platform>;
+    type Key<'a> = Box<str, &'a Trace<Platform>>;
+
+    fn owner() -> Trace<Platform> {
+        Trace::new(Platform)
+    }
+    fn alloc(owner: &Trace<Platform>) -> &Trace<Platform> {
+        owner
+    }
+    fn key<'a>(owner: &'a Trace<Platform>, s: &str) -> Box<str, &'a Trace<Platform>> {
+        strdup_in(s, owner)
+    }
+}
+
+/// `Trace` at the tracking level (a record per live block) around the platform.
+pub struct TrackedPlatform;
+
+impl Strategy for TrackedPlatform {
+    const NAME: &'static str = "trace_tracking";
+    const FREES_EACH_BLOCK: bool = true;
+    type Owner = Trace<Platform>;
+    type Alloc<'a> = &'a Trace<Platform>;
+    type Key<'a> = Box<str, &'a Trace<Platform>>;
+
+    fn owner() -> Trace<Platform> {
+        Trace::with_tracking(Platform)
+    }
+    fn alloc(owner: &Trace<Platform>) -> &Trace<Platform> {
+        owner
+    }
+    fn key<'a>(owner: &'a Trace<Platform>, s: &str) -> Box<str, &'a Trace<Platform>> {
         strdup_in(s, owner)
     }
 }
