@@ -627,6 +627,13 @@ impl<A: Allocator> Slab<A> {
         let (from, to) = (self.class_of(old), self.class_of(new));
         match (from, to) {
             (Some(from), Some(to)) if ptr::eq(from, to) => {
+                // The caller may now use the block up to its new size, but `ptr` may be narrowed
+                // to the old one (see `Class::push`): hand out the chunk's rights to the block.
+                let ptr = if old.size() < to.size {
+                    to.full_access(ptr)
+                } else {
+                    ptr
+                };
                 if zeroed {
                     // SAFETY: the block holds `to.size` bytes, and the caller's old size is at
                     // most that (both layouts belong to this class).
@@ -707,7 +714,8 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         match self.class_of(layout) {
             // SAFETY: the caller guarantees `ptr` is a live block of this slab fitting `layout`,
-            // so it came from the class that `layout` maps to (see above).
+            // so it came from the class that `layout` maps to (see above), and that it may use
+            // `ptr` for `layout.size()` bytes.
             Some(class) => unsafe { class.push(ptr, layout) },
             None if layout.size() == 0 => {}
             None => {

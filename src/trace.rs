@@ -898,12 +898,12 @@ impl<A: fmt::Debug> fmt::Debug for Trace<A> {
 /// use allockit::{Box, Platform, Trace};
 ///
 /// let trace = Trace::with_tracking(Platform);
-/// let leak = Box::leak(Box::new_in([1u8; 40], &trace));
+/// let kept = Box::new_in([1u8; 40], &trace);
 /// let report = trace.check_leaks().unwrap_err();
 /// assert_eq!(report.blocks()[0].size, 40);
 /// let text = report.to_string();
 /// assert!(text.contains("1 block (40 B) still live"));
-/// # let _ = leak;
+/// drop(kept);
 /// ```
 pub struct LeakReport {
     stats: Stats,

@@ -325,6 +325,30 @@ fn a_slab_moves_to_another_thread_with_its_blocks() {
     assert_eq!(live, 1);
 }
 
+#[test]
+fn a_block_freed_or_grown_through_a_narrowed_pointer_is_handed_out_whole() {
+    // allocator-api2's `Box<u8, A>` keeps a pointer with rights to its one byte only (Stacked
+    // Borrows narrows it through a reference). Miri found that the slab wrote its free-list link,
+    // and later handed the block out, through that pointer; both must use the chunk's rights.
+    let slab = Slab::new(16, 4);
+    drop(Box::new_in(1u8, &slab));
+    let whole = Box::new_in([7u8; 16], &slab);
+    assert_eq!(*whole, [7; 16]);
+    drop(whole);
+    // Grown in place from one byte to the whole block.
+    let one = Box::into_raw(Box::new_in(2u8, &slab)).cast::<u8>();
+    // SAFETY: `one` is live with layout (1, 1); (16, 1) is larger and stays in the class.
+    let grown = unsafe { slab.grow(NonNull::new(one).unwrap(), layout(1, 1), layout(16, 1)) };
+    let grown = grown.unwrap().cast::<u8>();
+    // SAFETY: 16 writable bytes, of which the first was preserved; then freed once.
+    unsafe {
+        assert_eq!(grown.read(), 2);
+        fill(grown, 16, 3);
+        check(grown, 16, 3);
+        slab.deallocate(grown, layout(16, 1));
+    }
+}
+
 /// Runs `f`, which must panic, and returns its message.
 fn panic_message(f: impl FnOnce()) -> String {
     let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("the misuse should panic");

@@ -311,22 +311,51 @@ impl Class {
     /// # Safety
     ///
     /// - `block` is a live block of this class (handed out by [`pop`](Self::pop) and not freed
-    ///   since).
+    ///   since), and `layout` is the layout it is freed with.
+    /// - `block` may be used to access `layout.size()` bytes (the caller's own rights to the
+    ///   block; a caller may have narrowed them from the whole block to its size).
     ///
-    /// Debug builds check this and panic, naming `block` and `layout`, if it does not hold.
+    /// Debug builds check the first point and panic, naming `block` and `layout`, if it does not
+    /// hold.
     #[inline(always)]
     pub(super) unsafe fn push(&self, block: NonNull<u8>, layout: Layout) {
         #[cfg(debug_assertions)]
         self.check_live(block, layout);
-        #[cfg(not(debug_assertions))]
-        let _ = layout;
-        // SAFETY: the caller guarantees `block` is a live block of this class: at least `size >= 8`
-        // bytes, aligned to `align >= 8`, which it no longer uses. It becomes a free-list node.
+        // The node must be usable for the whole block, for the link now and for the next owner:
+        // a caller that freed with less than the block size may hold a pointer narrowed to that
+        // size (allocator-api2's `Box<u8, A>` does), so rebuild it from the chunk's own pointer.
+        let block = if layout.size() < self.size {
+            self.full_access(block)
+        } else {
+            block
+        };
+        // SAFETY: the caller guarantees `block` is a live block of this class: `size >= 8` bytes,
+        // aligned to `align >= 8`, which it no longer uses; `block` may access all of them
+        // (`layout.size() == size`, or it was rebuilt above). It becomes a free-list node.
         unsafe { block.as_ptr().cast::<*mut u8>().write(self.free.get()) };
         self.free.set(block.as_ptr());
         self.listed.set(self.listed.get() + 1);
         #[cfg(debug_assertions)]
         self.mark(block.as_ptr(), false);
+    }
+
+    /// A pointer to the block at `block`'s address with the rights of the chunk that holds it
+    /// (the whole block), found by walking the chunks. Returns `block` itself if no chunk holds
+    /// it, which the callers' contracts rule out.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn full_access(&self, block: NonNull<u8>) -> NonNull<u8> {
+        let addr = block.as_ptr().addr();
+        let mut chunk = self.chunks.get();
+        while !chunk.is_null() {
+            // SAFETY: a non-null link is a live chunk of this class; its header is initialised.
+            let (base, blocks, next) = unsafe { ((*chunk).base, (*chunk).blocks, (*chunk).next) };
+            if addr.wrapping_sub(base.as_ptr().addr()) < blocks * self.size {
+                return base.with_addr(block.addr());
+            }
+            chunk = next;
+        }
+        block
     }
 
     /// Makes every block free at once and puts every chunk back in line to be carved.
