@@ -2,9 +2,10 @@
 //! did. Run it with `cargo run --example tour`.
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 
+use allockit::failing::{Policy, check_all_allocation_failures};
 use allockit::{
-    Allocator, Arena, Box, HashMap, Platform, SlabBuilder, Trace, Vec, strdup_in, try_strdup_in,
-    with_arena,
+    AllocError, Allocator, Arena, Box, Failing, HashMap, MapExt, Platform, SlabBuilder, Trace, Vec,
+    strdup_in, try_strdup_in, with_arena,
 };
 
 fn main() {
@@ -17,6 +18,7 @@ fn main() {
     long_lived_with_leak_detection();
     different_contexts();
     out_of_room();
+    every_allocation_failing();
 }
 
 fn heading(title: &str) {
@@ -254,4 +256,39 @@ fn show_allocator_generic_code<A: Allocator>(alloc: A) {
         "generic code sees the same refusal: {:?}",
         v.map(|_| ()).map_err(|_| "AllocError")
     );
+}
+
+/// C: `hash_map_put` returning early when `MEM_NEW` gives NULL, tested the way Zig does: run the
+/// code once per allocation, with exactly that one failing, and check that each run reports the
+/// error, leaks nothing and never panics.
+fn every_allocation_failing() {
+    heading("Every allocation failing in turn");
+    // One put into a map whose allocator refuses the next request: the map is as it was.
+    let failing = Failing::new(Platform, Policy::Never);
+    let mut map: HashMap<Box<str, &Failing<Platform>>, u32, _> = HashMap::new_in(&failing);
+    for (i, name) in ["alpha", "beta", "gamma"].into_iter().enumerate() {
+        map.try_put(name, i as u32).expect("nothing fails yet");
+    }
+    failing.set_policy(Policy::Nth(failing.stats().attempts));
+    let refused = map.try_put("delta", 3);
+    println!(
+        "try_put(\"delta\") with its allocation refused -> {refused:?}; the map still has {} \
+         entries",
+        map.len()
+    );
+
+    // The driver, on a workload that builds, grows, trims and drops a map of copied keys.
+    let workload = |alloc: &Failing<Trace<&Arena>>| -> Result<usize, AllocError> {
+        let mut names = HashMap::new_in(alloc);
+        for i in 0..50 {
+            names.try_put(&format!("name-{i}"), i)?;
+        }
+        names.retain(|_, i| *i % 3 == 0);
+        Ok(names.len())
+    };
+    let arena = Arena::new();
+    match check_all_allocation_failures(&arena, workload) {
+        Ok(report) => println!("{report}"),
+        Err(error) => println!("the workload mishandles a failure: {error}"),
+    }
 }

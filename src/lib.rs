@@ -85,6 +85,9 @@ extern crate alloc;
 extern crate std;
 
 pub mod arena;
+pub mod failing;
+mod lock;
+mod map;
 pub mod platform;
 pub mod slab;
 mod string;
@@ -94,6 +97,8 @@ mod units;
 pub use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
 pub use allocator_api2::{boxed::Box, vec::Vec};
 pub use arena::{Arena, ArenaStats, with_arena};
+pub use failing::Failing;
+pub use map::MapExt;
 pub use platform::Platform;
 pub use slab::{ClassStats, Slab, SlabBuilder, SlabStats};
 pub use string::{strdup_in, try_strdup_in};

@@ -39,8 +39,6 @@
 //! `Trace<A>` is `Sync` whenever `A` is: threads may allocate through one `&Trace` at once, and its
 //! counts are exact after they join.
 
-mod lock;
-
 use core::alloc::GlobalAlloc;
 use core::fmt;
 use core::hash::{BuildHasher, Hasher};
@@ -48,7 +46,7 @@ use core::ptr::{self, NonNull};
 #[cfg(feature = "std")]
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use lock::Lock;
+use crate::lock::Lock;
 
 use crate::units::Bytes;
 use crate::{AllocError, Allocator, Layout};

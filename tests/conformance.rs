@@ -9,8 +9,8 @@ mod common;
 use std::ptr::NonNull;
 
 use allockit::{
-    AllocError, Allocator, Arena, Box, HashMap, Layout, Platform, Slab, SlabBuilder, Trace, Vec,
-    strdup_in,
+    AllocError, Allocator, Arena, Box, Failing, HashMap, Layout, Platform, Slab, SlabBuilder,
+    Trace, Vec, failing::Policy, strdup_in,
 };
 use common::{Rng, check, check_zeroed, fill, scaled};
 
@@ -394,5 +394,10 @@ conformance! {
     slab_in_arena(run) => {
         let arena = Arena::new();
         run(&SlabBuilder::new().classes(&[24, 48, 96]).build_in(&arena));
+    }
+    failing_platform(run) => { run(Failing::new(Platform, Policy::Never)) }
+    failing_in_arena(run) => {
+        let arena = Arena::new();
+        run(Failing::new(&arena, Policy::Budget(usize::MAX)));
     }
 }

@@ -336,7 +336,7 @@ fn a_block_freed_or_grown_through_a_narrowed_pointer_is_handed_out_whole() {
     assert_eq!(*whole, [7; 16]);
     drop(whole);
     // Grown in place from one byte to the whole block.
-    let one = Box::into_raw(Box::new_in(2u8, &slab)).cast::<u8>();
+    let (one, _) = Box::into_raw_with_allocator(Box::new_in(2u8, &slab));
     // SAFETY: `one` is live with layout (1, 1); (16, 1) is larger and stays in the class.
     let grown = unsafe { slab.grow(NonNull::new(one).unwrap(), layout(1, 1), layout(16, 1)) };
     let grown = grown.unwrap().cast::<u8>();

@@ -1,5 +1,5 @@
-//! A minimal spin lock for `Trace`'s state: `const`-constructible, allocation-free and usable
-//! inside a global allocator, with or without `std`.
+//! A minimal spin lock for the adaptors' state (`Trace`, `Failing`): `const`-constructible,
+//! allocation-free and usable inside a global allocator, with or without `std`.
 //!
 //! Its critical sections are a handful of additions (and, when tracking, one hash-map operation),
 //! so an uncontended lock costs one atomic swap and one plain store: less than the two or more
@@ -11,7 +11,7 @@ use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// A value guarded by a spin lock.
-pub(super) struct Lock<T> {
+pub(crate) struct Lock<T> {
     /// `true` while a [`Guard`] exists.
     locked: AtomicBool,
     /// Accessed only through a [`Guard`].
@@ -25,7 +25,7 @@ unsafe impl<T: Send> Sync for Lock<T> {}
 
 impl<T> Lock<T> {
     /// An unlocked lock holding `value`.
-    pub(super) const fn new(value: T) -> Self {
+    pub(crate) const fn new(value: T) -> Self {
         Self {
             locked: AtomicBool::new(false),
             value: UnsafeCell::new(value),
@@ -34,7 +34,7 @@ impl<T> Lock<T> {
 
     /// Waits for the lock and returns the guard that gives access to the value.
     #[inline]
-    pub(super) fn lock(&self) -> Guard<'_, T> {
+    pub(crate) fn lock(&self) -> Guard<'_, T> {
         if self.locked.swap(true, Ordering::Acquire) {
             self.lock_contended();
         }
@@ -66,7 +66,7 @@ impl<T> Lock<T> {
 }
 
 /// Access to a [`Lock`]'s value; dropping it releases the lock.
-pub(super) struct Guard<'a, T> {
+pub(crate) struct Guard<'a, T> {
     lock: &'a Lock<T>,
 }
 
