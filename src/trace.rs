@@ -106,6 +106,8 @@ pub struct Trace<A> {
 struct State {
     /// The counters; `live_*` and `peak_*` kept up to date with every change.
     stats: Stats,
+    /// The most live bytes allowed (`usize::MAX`: no limit).
+    limit: usize,
     /// At the tracking level, one record per live non-zero-sized block, keyed by address; empty
     /// at the counters level.
     live: hashbrown::HashMap<usize, Record, AddressHash, Bookkeeping>,
@@ -177,7 +179,8 @@ pub struct Stats {
     pub grows: usize,
     /// Successful shrinks.
     pub shrinks: usize,
-    /// Requests the inner allocator refused (allocations, grows and shrinks).
+    /// Requests refused, by the inner allocator or by the trace's [limit](Trace::set_limit)
+    /// (allocations, grows and shrinks).
     pub failures: usize,
     /// Bytes requested by allocations, plus what grows added.
     pub bytes_allocated: usize,
@@ -350,6 +353,7 @@ impl<A> Trace<A> {
             backtraces: AtomicBool::new(false),
             state: Lock::new(State {
                 stats: Stats::ZERO,
+                limit: usize::MAX,
                 live: hashbrown::HashMap::with_hasher_in(AddressHash, Bookkeeping {}),
                 freed: [(0, 0, 0); FREED_HISTORY],
                 freed_next: 0,
@@ -390,6 +394,47 @@ impl<A> Trace<A> {
     #[cfg(feature = "std")]
     pub fn set_backtraces(&self, on: bool) {
         self.backtraces.store(on, Ordering::Relaxed);
+    }
+
+    /// Caps the live bytes: a request that would take them past `limit` is refused with
+    /// [`AllocError`] before it reaches the inner allocator, and counted as a failure. `None`
+    /// lifts the cap. Lowering it below what is live refuses new requests until enough is freed;
+    /// nothing live is touched. Live bytes are counted as the module docs say, so at the tracking
+    /// level the cap is exact.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use allockit::{HashMap, Platform, Trace};
+    ///
+    /// let trace = Trace::new(Platform);
+    /// trace.set_limit(Some(1024));
+    /// let mut map: HashMap<u64, u64, _> = HashMap::new_in(&trace);
+    /// assert!(map.try_reserve(10).is_ok());
+    /// assert!(map.try_reserve(1000).is_err()); // a table of 1000 entries needs more than 1 KiB
+    /// assert_eq!(trace.stats().failures, 1);
+    /// trace.set_limit(None);
+    /// assert!(map.try_reserve(1000).is_ok());
+    /// ```
+    pub fn set_limit(&self, limit: Option<usize>) {
+        self.state.lock().limit = limit.unwrap_or(usize::MAX);
+    }
+
+    /// The cap on live bytes, if one is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let trace = allockit::Trace::new(allockit::Platform);
+    /// assert_eq!(trace.limit(), None);
+    /// trace.set_limit(Some(4096));
+    /// assert_eq!(trace.limit(), Some(4096));
+    /// ```
+    pub fn limit(&self) -> Option<usize> {
+        match self.state.lock().limit {
+            usize::MAX => None,
+            limit => Some(limit),
+        }
     }
 
     /// The inner allocator.
@@ -491,44 +536,83 @@ impl<A> Trace<A> {
         })
     }
 
-    /// Records a new block, or counts a failure.
+    /// Counts a request for `extra` more bytes before it goes to the inner allocator, or refuses
+    /// it (counting a failure) if it would take the live bytes past the limit. Counting first
+    /// keeps the limit exact under threads with one lock per call; [`unreserve`](Self::unreserve)
+    /// takes the count back if the inner allocator then fails.
     #[inline]
-    fn note_allocate(
-        &self,
-        result: Result<NonNull<[u8]>, AllocError>,
-        layout: Layout,
-        #[cfg(feature = "std")] backtrace: Option<Backtrace>,
-    ) -> Result<NonNull<[u8]>, AllocError> {
+    fn reserve(&self, extra: usize, event: Event) -> Result<Undo, AllocError> {
         let mut state = self.state.lock();
-        match result {
-            Ok(block) => {
-                state.stats.note_allocation(layout.size());
-                if self.level == Level::Tracking {
-                    let record = Record {
-                        size: layout.size(),
-                        len: block.len(),
-                        align: layout.align(),
-                        #[cfg(feature = "std")]
-                        backtrace,
-                    };
-                    let old = state
-                        .live
-                        .insert(block.cast::<u8>().as_ptr().addr(), record);
-                    drop(state);
-                    // A block at a live address means the inner allocator handed it out twice.
-                    assert!(
-                        old.is_none(),
-                        "allockit::Trace: the inner allocator returned {:p}, which is still live",
-                        block.cast::<u8>()
-                    );
-                }
-                Ok(block)
-            }
-            Err(AllocError) => {
-                state.stats.failures += 1;
-                Err(AllocError)
+        if state.stats.live_bytes.saturating_add(extra) > state.limit {
+            state.stats.failures += 1;
+            return Err(AllocError);
+        }
+        let undo = Undo {
+            extra,
+            event,
+            peak_blocks: state.stats.peak_blocks,
+            peak_bytes: state.stats.peak_bytes,
+        };
+        match event {
+            Event::Allocation => state.stats.note_allocation(extra),
+            Event::Grow => {
+                state.stats.grows += 1;
+                state.stats.note_growth(extra);
             }
         }
+        Ok(undo)
+    }
+
+    /// Takes back what [`reserve`](Self::reserve) counted, and counts the failure instead.
+    #[cold]
+    fn unreserve(&self, undo: Undo) {
+        let mut state = self.state.lock();
+        let stats = &mut state.stats;
+        match undo.event {
+            Event::Allocation => {
+                stats.allocations -= 1;
+                stats.live_blocks -= 1;
+            }
+            Event::Grow => stats.grows -= 1,
+        }
+        stats.bytes_allocated = stats.bytes_allocated.wrapping_sub(undo.extra);
+        stats.live_bytes = stats.live_bytes.saturating_sub(undo.extra);
+        // The peaks the reservation raised come back down, unless other calls since need them.
+        stats.peak_blocks = undo.peak_blocks.max(stats.live_blocks);
+        stats.peak_bytes = undo.peak_bytes.max(stats.live_bytes);
+        stats.failures += 1;
+    }
+
+    /// At the tracking level, records a new block (already counted).
+    #[inline]
+    fn record(
+        &self,
+        block: NonNull<[u8]>,
+        layout: Layout,
+        #[cfg(feature = "std")] backtrace: Option<Backtrace>,
+    ) {
+        if self.level != Level::Tracking {
+            return;
+        }
+        let record = Record {
+            size: layout.size(),
+            len: block.len(),
+            align: layout.align(),
+            #[cfg(feature = "std")]
+            backtrace,
+        };
+        let old = self
+            .state
+            .lock()
+            .live
+            .insert(block.cast::<u8>().as_ptr().addr(), record);
+        // A block at a live address means the inner allocator handed it out twice. (`old` is
+        // dropped after the lock, which the statement above released.)
+        assert!(
+            old.is_none(),
+            "allockit::Trace: the inner allocator returned {:p}, which is still live",
+            block.cast::<u8>()
+        );
     }
 
     /// At the tracking level, takes the record of `ptr` out of the live set, after checking that
@@ -649,13 +733,22 @@ unsafe impl<A: Allocator> Allocator for Trace<A> {
         }
         #[cfg(feature = "std")]
         let backtrace = self.capture();
-        let result = self.inner.allocate(layout);
-        self.note_allocate(
-            result,
-            layout,
-            #[cfg(feature = "std")]
-            backtrace,
-        )
+        let undo = self.reserve(layout.size(), Event::Allocation)?;
+        match self.inner.allocate(layout) {
+            Ok(block) => {
+                self.record(
+                    block,
+                    layout,
+                    #[cfg(feature = "std")]
+                    backtrace,
+                );
+                Ok(block)
+            }
+            Err(AllocError) => {
+                self.unreserve(undo);
+                Err(AllocError)
+            }
+        }
     }
 
     #[inline]
@@ -665,13 +758,22 @@ unsafe impl<A: Allocator> Allocator for Trace<A> {
         }
         #[cfg(feature = "std")]
         let backtrace = self.capture();
-        let result = self.inner.allocate_zeroed(layout);
-        self.note_allocate(
-            result,
-            layout,
-            #[cfg(feature = "std")]
-            backtrace,
-        )
+        let undo = self.reserve(layout.size(), Event::Allocation)?;
+        match self.inner.allocate_zeroed(layout) {
+            Ok(block) => {
+                self.record(
+                    block,
+                    layout,
+                    #[cfg(feature = "std")]
+                    backtrace,
+                );
+                Ok(block)
+            }
+            Err(AllocError) => {
+                self.unreserve(undo);
+                Err(AllocError)
+            }
+        }
     }
 
     #[inline]
@@ -768,6 +870,19 @@ impl<A: Allocator> Trace<A> {
         // no other thread can see the old address as live if `inner` moves the block.
         let record = self.take_record(ptr, old, call);
         let old_size = record.as_ref().map_or(old.size(), |r| r.size);
+        let undo = if how == Resize::Shrink {
+            None
+        } else {
+            match self.reserve(new.size().saturating_sub(old_size), Event::Grow) {
+                Ok(undo) => Some(undo),
+                Err(AllocError) => {
+                    if let Some(record) = record {
+                        self.state.lock().live.insert(ptr.as_ptr().addr(), record);
+                    }
+                    return Err(AllocError);
+                }
+            }
+        };
         // SAFETY: the caller's guarantees, passed on: `ptr` is a block of `inner` that `old` fits
         // (checked above at the tracking level), and `new` is larger or smaller as the call says.
         let result = unsafe {
@@ -777,40 +892,59 @@ impl<A: Allocator> Trace<A> {
                 Resize::Shrink => self.inner.shrink(ptr, old, new),
             }
         };
-        let mut state = self.state.lock();
         let block = match result {
             Ok(block) => block,
             Err(AllocError) => {
-                state.stats.failures += 1;
+                match undo {
+                    Some(undo) => self.unreserve(undo),
+                    None => self.state.lock().stats.failures += 1,
+                }
                 if let Some(record) = record {
-                    state.live.insert(ptr.as_ptr().addr(), record);
+                    self.state.lock().live.insert(ptr.as_ptr().addr(), record);
                 }
                 return Err(AllocError);
             }
         };
-        if how == Resize::Shrink {
-            state.stats.shrinks += 1;
-            state.stats.note_shrinkage(old_size - new.size());
-        } else {
-            state.stats.grows += 1;
-            state.stats.note_growth(new.size().saturating_sub(old_size));
-        }
-        if let Some(mut record) = record {
-            record.size = new.size();
-            record.len = block.len();
-            record.align = new.align();
-            let old = state
-                .live
-                .insert(block.cast::<u8>().as_ptr().addr(), record);
-            drop(state);
-            assert!(
-                old.is_none(),
-                "allockit::Trace: the inner allocator moved {ptr:p} to {:p}, which is still live",
-                block.cast::<u8>()
-            );
+        if how == Resize::Shrink || record.is_some() {
+            let mut state = self.state.lock();
+            if how == Resize::Shrink {
+                state.stats.shrinks += 1;
+                state.stats.note_shrinkage(old_size - new.size());
+            }
+            if let Some(mut record) = record {
+                record.size = new.size();
+                record.len = block.len();
+                record.align = new.align();
+                let old = state
+                    .live
+                    .insert(block.cast::<u8>().as_ptr().addr(), record);
+                drop(state);
+                assert!(
+                    old.is_none(),
+                    "allockit::Trace: the inner allocator moved {ptr:p} to {:p}, which is still \
+                     live",
+                    block.cast::<u8>()
+                );
+            }
         }
         Ok(block)
     }
+}
+
+/// What [`Trace::reserve`] counted: an allocation or a grow.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Event {
+    Allocation,
+    Grow,
+}
+
+/// How to take back a reservation: what it added, and the peaks before it.
+#[derive(Clone, Copy)]
+struct Undo {
+    extra: usize,
+    event: Event,
+    peak_blocks: usize,
+    peak_bytes: usize,
 }
 
 /// Panics if dropped: guards a call that must not unwind (a global allocator must not), turning

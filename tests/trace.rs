@@ -82,6 +82,41 @@ fn failures_are_counted_and_change_nothing_else() {
 }
 
 #[test]
+fn a_limit_refuses_before_the_inner_allocator_and_lifts() {
+    for level in [Level::Counters, Level::Tracking] {
+        let inner = Trace::new(Platform);
+        let trace = Trace::with_level(&inner, level);
+        trace.set_limit(Some(100));
+        assert_eq!(trace.limit(), Some(100));
+        let a = alloc(&trace, layout(60, 8));
+        assert_eq!(trace.allocate(layout(41, 8)), Err(AllocError));
+        // SAFETY: `a` is live with (60, 8); 101 bytes would pass the limit.
+        let grown = unsafe { trace.grow(a, layout(60, 8), layout(101, 8)) };
+        assert_eq!(grown, Err(AllocError));
+        // SAFETY: as above; 100 bytes is exactly the limit.
+        let a = unsafe { trace.grow(a, layout(60, 8), layout(100, 8)) }
+            .unwrap()
+            .cast::<u8>();
+        let s = trace.stats();
+        assert_eq!(
+            (s.allocations, s.grows, s.failures, s.live_bytes),
+            (1, 1, 2, 100)
+        );
+        assert_eq!(s.peak_bytes, 100);
+        // The refused requests never reached the inner allocator.
+        assert_eq!((inner.stats().allocations, inner.stats().grows), (1, 1));
+        trace.set_limit(None);
+        let b = alloc(&trace, layout(500, 8));
+        // SAFETY: live blocks with their layouts, freed once.
+        unsafe {
+            trace.deallocate(a, layout(100, 8));
+            trace.deallocate(b, layout(500, 8));
+        }
+        assert!(trace.check_leaks().is_ok());
+    }
+}
+
+#[test]
 fn zero_sized_blocks_are_served_without_the_inner_allocator_and_not_counted() {
     let inner = Trace::new(Platform);
     let trace = Trace::with_tracking(&inner);
