@@ -23,7 +23,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use workloads::{
     ArenaBoxed, ArenaStr, FreshScope, PlatformBoxed, PooledScope, RawBump, Scope, SlabPooled,
-    Strategy, TracedPlatform, TrackedPlatform,
+    Strategy, SubsystemVm, TracedPlatform, TrackedPlatform,
 };
 
 fn seed_map(c: &mut Criterion) {
@@ -50,6 +50,7 @@ fn seed_map(c: &mut Criterion) {
         one::<SlabPooled>(&mut group, &keys);
         one::<TracedPlatform>(&mut group, &keys);
         one::<TrackedPlatform>(&mut group, &keys);
+        one::<SubsystemVm>(&mut group, &keys);
     }
     group.finish();
 }
@@ -94,6 +95,7 @@ fn churn(c: &mut Criterion) {
     one::<SlabPooled>(&mut group);
     one::<TracedPlatform>(&mut group);
     one::<TrackedPlatform>(&mut group);
+    one::<SubsystemVm>(&mut group);
     group.finish();
 }
 

@@ -18,8 +18,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use workloads::{
-    ArenaBoxed, ArenaStr, PlatformBoxed, RawBump, SlabPooled, Strategy, TracedPlatform,
-    TrackedPlatform,
+    ArenaBoxed, ArenaStr, PlatformBoxed, RawBump, SlabPooled, Strategy, SubsystemVm,
+    TracedPlatform, TrackedPlatform,
 };
 
 /// One row of the table: a strategy's name, what its keys are, and its workload.
@@ -63,6 +63,7 @@ fn main() {
         row::<SlabPooled>("`Box<str, &Slab>`"),
         row::<TracedPlatform>("`Box<str, &Trace<Platform>>`"),
         row::<TrackedPlatform>("`Box<str, &Trace<Platform>>`"),
+        row::<SubsystemVm>("`Box<str, subsystem::Vm>`"),
     ];
 
     // One untimed round to warm caches and the allocator.

@@ -3,6 +3,7 @@
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 use allockit::failing::{Policy, check_all_allocation_failures};
+use allockit::subsystem;
 use allockit::{
     AllocError, Allocator, Arena, Box, Failing, HashMap, MapExt, Platform, SlabBuilder, Trace, Vec,
     strdup_in, try_strdup_in, with_arena,
@@ -187,11 +188,15 @@ fn long_lived_with_leak_detection() {
 /// A compiler: long-lived data on the platform, one arena per pass, one per function body.
 fn different_contexts() {
     heading("Different contexts");
-    let mut interned: HashMap<Box<str>, u32> = HashMap::new();
+    // Long-lived names belong to the VM; the pass's own data is the compiler's.
+    let mut interned: HashMap<Box<str, subsystem::Vm>, u32, subsystem::Vm> =
+        HashMap::new_in(subsystem::Vm);
     let source = ["fn add(a, b) { a + b }", "fn twice(x) { add(x, x) }"];
 
     let pass = Arena::new();
     let mut bodies: Vec<usize, &Arena> = Vec::new_in(&pass);
+    let mut diagnostics: Vec<Box<str, subsystem::Compiler>, subsystem::Compiler> =
+        Vec::new_in(subsystem::Compiler);
     for function in source {
         // Per-function scratch: tokens live only while the body is analysed.
         let tokens = with_arena(4096, |scratch| {
@@ -203,18 +208,25 @@ fn different_contexts() {
             }
             for token in &tokens {
                 let next = interned.len() as u32;
-                interned.entry(strdup_in(token, Platform)).or_insert(next);
+                interned
+                    .entry(strdup_in(token, subsystem::Vm))
+                    .or_insert(next);
             }
             tokens.len()
         });
         bodies.push(tokens);
+        diagnostics.push(strdup_in(
+            &format!("analysed {} tokens", tokens),
+            subsystem::Compiler,
+        ));
     }
     println!("tokens per function {:?}", &bodies[..]);
     println!("pass arena: {}", pass.stats());
     println!(
-        "{} names interned on the platform, kept after the pass",
+        "{} names interned in the VM subsystem, kept after the pass",
         interned.len()
     );
+    println!("per-subsystem accounting:\n{}", subsystem::report());
     let chunks = bodies.allocator().stats().chunks;
     drop(bodies);
     drop(pass);

@@ -91,6 +91,7 @@ mod map;
 pub mod platform;
 pub mod slab;
 mod string;
+pub mod subsystem;
 pub mod trace;
 mod units;
 
@@ -102,6 +103,7 @@ pub use map::MapExt;
 pub use platform::Platform;
 pub use slab::{ClassStats, Slab, SlabBuilder, SlabStats};
 pub use string::{strdup_in, try_strdup_in};
+pub use subsystem::Subsystem;
 pub use trace::{LeakReport, Stats, Trace};
 
 /// The hashbrown crate, re-exported so that its other types (`hash_map::Entry`, `HashTable`, ...)

@@ -400,4 +400,6 @@ conformance! {
         let arena = Arena::new();
         run(Failing::new(&arena, Policy::Budget(usize::MAX)));
     }
+    subsystem_handle(run) => { run(allockit::subsystem::Modules) }
+    subsystem_at_run_time(run) => { run(allockit::Subsystem::Compiler.allocator()) }
 }

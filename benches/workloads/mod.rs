@@ -187,6 +187,25 @@ impl Strategy for TrackedPlatform {
     }
 }
 
+/// The VM subsystem's zero-sized handle (a counters-level `Trace<Platform>` in a static).
+pub struct SubsystemVm;
+
+impl Strategy for SubsystemVm {
+    const NAME: &'static str = "subsystem";
+    const FREES_EACH_BLOCK: bool = true;
+    type Owner = ();
+    type Alloc<'a> = allockit::subsystem::Vm;
+    type Key<'a> = Box<str, allockit::subsystem::Vm>;
+
+    fn owner() {}
+    fn alloc(_: &()) -> allockit::subsystem::Vm {
+        allockit::subsystem::Vm
+    }
+    fn key(_: &(), s: &str) -> Box<str, allockit::subsystem::Vm> {
+        strdup_in(s, allockit::subsystem::Vm)
+    }
+}
+
 /// The keys `key-0`, `key-1`, ... made once, outside the timed part.
 pub fn keys(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("key-{i}")).collect()

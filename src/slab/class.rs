@@ -88,7 +88,16 @@ pub(super) struct Class {
     chunk_count: Cell<usize>,
     /// Bytes of all chunks, headers included, as requested from the upstream.
     reserved: Cell<usize>,
+    /// The newest chunks' first blocks (null where there is none), newest first: a copy of the
+    /// list's head that `full_access` scans without touching the chunks' headers, which lie far
+    /// apart in memory. With chunks that double, these hold most of the blocks.
+    recent: [Cell<*mut u8>; RECENT],
+    /// The end of the blocks of each of `recent` (0 where there is none).
+    recent_end: [Cell<usize>; RECENT],
 }
+
+/// How many of the newest chunks a class keeps in `recent`.
+const RECENT: usize = 8;
 
 impl Class {
     /// An unused entry of the slab's class array: serves nothing, owns nothing.
@@ -117,6 +126,8 @@ impl Class {
             capacity: Cell::new(0),
             chunk_count: Cell::new(0),
             reserved: Cell::new(0),
+            recent: [const { Cell::new(ptr::null_mut()) }; RECENT],
+            recent_end: [const { Cell::new(0) }; RECENT],
         }
     }
 
@@ -272,6 +283,12 @@ impl Class {
             ptr::write_bytes(chunk.add(1).cast::<usize>(), 0, blocks.div_ceil(WORD_BITS))
         };
         self.chunks.set(chunk);
+        for i in (1..RECENT).rev() {
+            self.recent[i].set(self.recent[i - 1].get());
+            self.recent_end[i].set(self.recent_end[i - 1].get());
+        }
+        self.recent[0].set(base.as_ptr());
+        self.recent_end[0].set(base.as_ptr().addr() + body);
         self.capacity.set(self.capacity.get() + blocks);
         self.chunk_count.set(self.chunk_count.get() + 1);
         self.reserved.set(self.reserved.get() + layout.size());
@@ -342,9 +359,23 @@ impl Class {
     /// A pointer to the block at `block`'s address with the rights of the chunk that holds it
     /// (the whole block), found by walking the chunks. Returns `block` itself if no chunk holds
     /// it, which the callers' contracts rule out.
+    #[inline]
+    pub(super) fn full_access(&self, block: NonNull<u8>) -> NonNull<u8> {
+        let addr = block.as_ptr().addr();
+        for (base, end) in self.recent.iter().zip(&self.recent_end) {
+            let base = base.get();
+            if base.addr() <= addr && addr < end.get() {
+                return NonNull::new(base.with_addr(addr)).unwrap_or(block);
+            }
+        }
+        self.full_access_older(block)
+    }
+
+    /// [`full_access`](Self::full_access) for a block in a chunk older than `recent`: walks the
+    /// chunk list.
     #[cold]
     #[inline(never)]
-    pub(super) fn full_access(&self, block: NonNull<u8>) -> NonNull<u8> {
+    fn full_access_older(&self, block: NonNull<u8>) -> NonNull<u8> {
         let addr = block.as_ptr().addr();
         let mut chunk = self.chunks.get();
         while !chunk.is_null() {
