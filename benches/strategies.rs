@@ -23,7 +23,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use workloads::{
     ArenaBoxed, ArenaStr, FreshScope, PlatformBoxed, PooledScope, RawBump, Scope, SlabPooled,
-    Strategy, SubsystemVm, TracedPlatform, TrackedPlatform,
+    Strategy, SubsystemVm, TracedArena, TracedPlatform, TrackedPlatform,
 };
 
 fn seed_map(c: &mut Criterion) {
@@ -49,6 +49,7 @@ fn seed_map(c: &mut Criterion) {
         one::<RawBump>(&mut group, &keys);
         one::<SlabPooled>(&mut group, &keys);
         one::<TracedPlatform>(&mut group, &keys);
+        one::<TracedArena>(&mut group, &keys);
         one::<TrackedPlatform>(&mut group, &keys);
         one::<SubsystemVm>(&mut group, &keys);
     }

@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use workloads::{
-    ArenaBoxed, ArenaStr, PlatformBoxed, RawBump, SlabPooled, Strategy, SubsystemVm,
+    ArenaBoxed, ArenaStr, PlatformBoxed, RawBump, SlabPooled, Strategy, SubsystemVm, TracedArena,
     TracedPlatform, TrackedPlatform,
 };
 
@@ -62,6 +62,7 @@ fn main() {
         row::<RawBump>("`Box<str, &Bump>`"),
         row::<SlabPooled>("`Box<str, &Slab>`"),
         row::<TracedPlatform>("`Box<str, &Trace<Platform>>`"),
+        row::<TracedArena>("`Box<str, &Trace<Arena>>`"),
         row::<TrackedPlatform>("`Box<str, &Trace<Platform>>`"),
         row::<SubsystemVm>("`Box<str, subsystem::Vm>`"),
     ];

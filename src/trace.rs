@@ -10,8 +10,11 @@
 //! It works at one of two [`Level`]s, chosen when it is made:
 //!
 //! - [`Level::Counters`] ([`Trace::new`]): counts allocations, frees, grows, shrinks, failures and
-//!   bytes, with live and peak figures. Cheap enough to leave on in production: each call takes
-//!   one uncontended lock (an atomic swap and a store) around a few additions.
+//!   bytes, with live and peak figures. Cheap enough to leave on in production: the first thread
+//!   to allocate through a trace owns a set of counters that it updates with plain loads and
+//!   stores, no atomic read-modify-write (a few nanoseconds per call); other threads, and every
+//!   call while a [limit](Trace::set_limit) is set, take one uncontended lock (an atomic swap
+//!   and a store) around a few additions. A snapshot adds the two sides up.
 //! - [`Level::Tracking`] ([`Trace::with_tracking`]): also records every live block (address, size,
 //!   alignment, block length, and optionally a backtrace) in a hash table. This is what lists
 //!   leaks, and what catches misuse: freeing, growing or shrinking a pointer that is not live
@@ -43,10 +46,12 @@ use core::alloc::GlobalAlloc;
 use core::fmt;
 use core::hash::{BuildHasher, Hasher};
 use core::ptr::{self, NonNull};
-#[cfg(feature = "std")]
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::lock::Lock;
+use fast::{Fast, signed};
+
+mod fast;
 
 use crate::units::Bytes;
 use crate::{AllocError, Allocator, Layout};
@@ -100,11 +105,21 @@ pub struct Trace<A> {
     /// The counters and the live set. The lock is held only for bookkeeping, never while the inner
     /// allocator runs or while something that may allocate through the global allocator runs.
     state: Lock<State>,
+    /// The counters of the thread that allocates first, which it updates without the lock (see
+    /// `trace/fast.rs`): used at the counters level while no limit is set.
+    fast: Fast,
+    /// Whether a limit is set: a tracking trace then counts each allocation before the inner
+    /// call, where the limit is checked, instead of after it together with the record.
+    limited: AtomicBool,
+    /// The locked side's live blocks and bytes (wrapping), published after every locked update so
+    /// that the fast side can compute peaks over both.
+    locked_live: (AtomicUsize, AtomicUsize),
 }
 
 /// Everything `Trace` keeps under its lock.
 struct State {
-    /// The counters; `live_*` and `peak_*` kept up to date with every change.
+    /// The locked side's counters. Its `live_*` figures are this side's alone and wrapping (a
+    /// block allocated on the fast side may be freed here); its peaks are over both sides.
     stats: Stats,
     /// The most live bytes allowed (`usize::MAX`: no limit).
     limit: usize,
@@ -146,9 +161,10 @@ impl Record {
     }
 }
 
-/// A snapshot of a [`Trace`]'s counters, from [`Trace::stats`]: taken under the trace's lock, so
-/// it is consistent (`live = allocated - freed`, `peak >= live`) even while other threads
-/// allocate.
+/// A snapshot of a [`Trace`]'s counters, from [`Trace::stats`]. It is consistent
+/// (`live = allocated - freed`, `peak >= live`) even while other threads allocate, and exact
+/// once they have joined. A peak is the most that was live at the end of some call; when calls
+/// overlap in time, it may miss what overlapping calls held at the same moment.
 ///
 /// Zero-sized requests are not counted. Grows and shrinks are counted apart from allocations and
 /// frees; their change in size goes into `bytes_allocated` or `bytes_freed`.
@@ -243,33 +259,43 @@ impl Stats {
     }
 
     #[inline]
-    fn note_allocation(&mut self, size: usize) {
+    fn note_allocation(&mut self, size: usize, other: (usize, usize)) {
         self.allocations += 1;
-        self.live_blocks += 1;
-        self.peak_blocks = self.peak_blocks.max(self.live_blocks);
-        self.note_growth(size);
+        self.live_blocks = self.live_blocks.wrapping_add(1);
+        self.note_growth(size, other);
     }
 
     #[inline]
     fn note_deallocation(&mut self, size: usize) {
         self.deallocations += 1;
-        self.live_blocks -= 1;
+        self.live_blocks = self.live_blocks.wrapping_sub(1);
         self.note_shrinkage(size);
     }
 
     #[inline]
-    fn note_growth(&mut self, bytes: usize) {
+    fn note_growth(&mut self, bytes: usize, other: (usize, usize)) {
         self.bytes_allocated = self.bytes_allocated.wrapping_add(bytes);
         self.live_bytes = self.live_bytes.wrapping_add(bytes);
-        self.peak_bytes = self.peak_bytes.max(self.live_bytes);
+        self.raise_peaks(other);
     }
 
     #[inline]
     fn note_shrinkage(&mut self, bytes: usize) {
         self.bytes_freed = self.bytes_freed.wrapping_add(bytes);
-        // At the counters level a caller may free with more than it asked for (see the module
-        // docs); live bytes then stop at zero rather than wrap.
-        self.live_bytes = self.live_bytes.saturating_sub(bytes);
+        self.live_bytes = self.live_bytes.wrapping_sub(bytes);
+    }
+
+    /// Raises the peaks to this side's live figures plus `other`, the other side's.
+    #[inline]
+    fn raise_peaks(&mut self, other: (usize, usize)) {
+        let blocks = self.live_blocks.wrapping_add(other.0);
+        if signed(blocks) > signed(self.peak_blocks) {
+            self.peak_blocks = blocks;
+        }
+        let bytes = self.live_bytes.wrapping_add(other.1);
+        if signed(bytes) > signed(self.peak_bytes) {
+            self.peak_bytes = bytes;
+        }
     }
 }
 
@@ -358,6 +384,9 @@ impl<A> Trace<A> {
                 freed: [(0, 0, 0); FREED_HISTORY],
                 freed_next: 0,
             }),
+            fast: Fast::new(matches!(level, Level::Counters)),
+            limited: AtomicBool::new(false),
+            locked_live: (AtomicUsize::new(0), AtomicUsize::new(0)),
         }
     }
 
@@ -417,7 +446,13 @@ impl<A> Trace<A> {
     /// assert!(map.try_reserve(1000).is_ok());
     /// ```
     pub fn set_limit(&self, limit: Option<usize>) {
-        self.state.lock().limit = limit.unwrap_or(usize::MAX);
+        let mut state = self.state.lock();
+        state.limit = limit.unwrap_or(usize::MAX);
+        self.limited.store(limit.is_some(), Ordering::Relaxed);
+        if self.level == Level::Counters {
+            // With a limit every call goes through the lock, where the limit is checked.
+            self.fast.set_open(limit.is_none());
+        }
     }
 
     /// The cap on live bytes, if one is set.
@@ -479,7 +514,8 @@ impl<A> Trace<A> {
     /// assert_eq!((stats.allocations, stats.deallocations, stats.peak_bytes), (1, 1, 100));
     /// ```
     pub fn stats(&self) -> Stats {
-        self.state.lock().stats
+        let locked = self.state.lock().stats;
+        self.fast.add_to(&locked)
     }
 
     /// `Ok(())` if no block is live, else a [`LeakReport`] of what is: at the tracking level every
@@ -522,7 +558,10 @@ impl<A> Trace<A> {
                         backtrace: record.backtrace.clone(),
                     });
                 }
-                break (state.stats, self.level == Level::Tracking);
+                break (
+                    self.fast.add_to(&state.stats),
+                    self.level == Level::Tracking,
+                );
             }
         };
         if stats.live_blocks == 0 {
@@ -536,6 +575,33 @@ impl<A> Trace<A> {
         })
     }
 
+    /// Whether this call takes the fast path: counters level, no limit, and the calling thread
+    /// owns the fast counters (claiming them if nobody does). One load decides.
+    #[inline(always)]
+    fn use_fast(&self) -> bool {
+        self.fast.enter()
+    }
+
+    /// The locked side's live blocks and bytes as last published.
+    #[inline(always)]
+    fn locked_live(&self) -> (usize, usize) {
+        (
+            self.locked_live.0.load(Ordering::Relaxed),
+            self.locked_live.1.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Publishes the locked side's live figures (called with the lock held).
+    #[inline(always)]
+    fn publish(&self, stats: &Stats) {
+        self.locked_live
+            .0
+            .store(stats.live_blocks, Ordering::Relaxed);
+        self.locked_live
+            .1
+            .store(stats.live_bytes, Ordering::Relaxed);
+    }
+
     /// Counts a request for `extra` more bytes before it goes to the inner allocator, or refuses
     /// it (counting a failure) if it would take the live bytes past the limit. Counting first
     /// keeps the limit exact under threads with one lock per call; [`unreserve`](Self::unreserve)
@@ -543,7 +609,9 @@ impl<A> Trace<A> {
     #[inline]
     fn reserve(&self, extra: usize, event: Event) -> Result<Undo, AllocError> {
         let mut state = self.state.lock();
-        if state.stats.live_bytes.saturating_add(extra) > state.limit {
+        let other = self.fast.net();
+        let live = fast::clamp(state.stats.live_bytes.wrapping_add(other.1));
+        if live.saturating_add(extra) > state.limit {
             state.stats.failures += 1;
             return Err(AllocError);
         }
@@ -554,12 +622,13 @@ impl<A> Trace<A> {
             peak_bytes: state.stats.peak_bytes,
         };
         match event {
-            Event::Allocation => state.stats.note_allocation(extra),
+            Event::Allocation => state.stats.note_allocation(extra, other),
             Event::Grow => {
                 state.stats.grows += 1;
-                state.stats.note_growth(extra);
+                state.stats.note_growth(extra, other);
             }
         }
+        self.publish(&state.stats);
         Ok(undo)
     }
 
@@ -571,16 +640,56 @@ impl<A> Trace<A> {
         match undo.event {
             Event::Allocation => {
                 stats.allocations -= 1;
-                stats.live_blocks -= 1;
+                stats.live_blocks = stats.live_blocks.wrapping_sub(1);
             }
             Event::Grow => stats.grows -= 1,
         }
         stats.bytes_allocated = stats.bytes_allocated.wrapping_sub(undo.extra);
-        stats.live_bytes = stats.live_bytes.saturating_sub(undo.extra);
+        stats.live_bytes = stats.live_bytes.wrapping_sub(undo.extra);
         // The peaks the reservation raised come back down, unless other calls since need them.
-        stats.peak_blocks = undo.peak_blocks.max(stats.live_blocks);
-        stats.peak_bytes = undo.peak_bytes.max(stats.live_bytes);
+        let other = self.fast.net();
+        stats.peak_blocks = undo.peak_blocks;
+        stats.peak_bytes = undo.peak_bytes;
+        stats.raise_peaks(other);
         stats.failures += 1;
+        let stats = *stats;
+        self.publish(&stats);
+    }
+
+    /// At the tracking level without a limit: counts the outcome of an allocation and records
+    /// the new block, under one lock.
+    #[inline]
+    fn count_and_record(
+        &self,
+        result: Result<NonNull<[u8]>, AllocError>,
+        layout: Layout,
+        #[cfg(feature = "std")] backtrace: Option<Backtrace>,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        let mut state = self.state.lock();
+        let Ok(block) = result else {
+            state.stats.failures += 1;
+            return result;
+        };
+        state.stats.note_allocation(layout.size(), self.fast.net());
+        self.publish(&state.stats);
+        let record = Record {
+            size: layout.size(),
+            len: block.len(),
+            align: layout.align(),
+            #[cfg(feature = "std")]
+            backtrace,
+        };
+        let old = state
+            .live
+            .insert(block.cast::<u8>().as_ptr().addr(), record);
+        drop(state);
+        // A block at a live address means the inner allocator handed it out twice.
+        assert!(
+            old.is_none(),
+            "allockit::Trace: the inner allocator returned {:p}, which is still live",
+            block.cast::<u8>()
+        );
+        Ok(block)
     }
 
     /// At the tracking level, records a new block (already counted).
@@ -619,6 +728,19 @@ impl<A> Trace<A> {
     /// `layout` fits it; panics (with the lock released) if not. `None` at the counters level.
     #[inline]
     fn take_record(&self, ptr: NonNull<u8>, layout: Layout, call: &str) -> Option<Record> {
+        self.take_record_and(ptr, layout, call, false)
+    }
+
+    /// [`take_record`](Self::take_record), and with `free`, also counts the block's deallocation
+    /// under the same lock.
+    #[inline]
+    fn take_record_and(
+        &self,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        call: &str,
+        free: bool,
+    ) -> Option<Record> {
         if self.level != Level::Tracking {
             return None;
         }
@@ -646,6 +768,13 @@ impl<A> Trace<A> {
             }
         };
         if record.fits(layout) {
+            if free {
+                state.stats.note_deallocation(record.size);
+                self.publish(&state.stats);
+                let next = state.freed_next;
+                state.freed[next] = (address, record.size, record.align);
+                state.freed_next = (next + 1) % FREED_HISTORY;
+            }
             return Some(record);
         }
         drop(state);
@@ -656,16 +785,12 @@ impl<A> Trace<A> {
         panic!("{message}");
     }
 
-    /// Counts a free and, at the tracking level, remembers it for double-free messages.
+    /// Counts a free through the lock (the counters level off the fast path).
     #[inline]
-    fn note_deallocate(&self, address: usize, size: usize, align: usize) {
+    fn note_deallocate(&self, size: usize) {
         let mut state = self.state.lock();
         state.stats.note_deallocation(size);
-        if self.level == Level::Tracking {
-            let next = state.freed_next;
-            state.freed[next] = (address, size, align);
-            state.freed_next = (next + 1) % FREED_HISTORY;
-        }
+        self.publish(&state.stats);
     }
 
     /// Captures a backtrace if this trace wants one and this thread is not capturing already.
@@ -731,8 +856,25 @@ unsafe impl<A: Allocator> Allocator for Trace<A> {
         if layout.size() == 0 {
             return Ok(crate::dangling(layout));
         }
+        if self.use_fast() {
+            let result = self.inner.allocate(layout);
+            match result {
+                Ok(_) => self.fast.allocation(layout.size(), self.locked_live()),
+                Err(AllocError) => self.fast.failure(),
+            }
+            return result;
+        }
         #[cfg(feature = "std")]
         let backtrace = self.capture();
+        if self.level == Level::Tracking && !self.limited.load(Ordering::Relaxed) {
+            let result = self.inner.allocate(layout);
+            return self.count_and_record(
+                result,
+                layout,
+                #[cfg(feature = "std")]
+                backtrace,
+            );
+        }
         let undo = self.reserve(layout.size(), Event::Allocation)?;
         match self.inner.allocate(layout) {
             Ok(block) => {
@@ -756,8 +898,25 @@ unsafe impl<A: Allocator> Allocator for Trace<A> {
         if layout.size() == 0 {
             return Ok(crate::dangling(layout));
         }
+        if self.use_fast() {
+            let result = self.inner.allocate_zeroed(layout);
+            match result {
+                Ok(_) => self.fast.allocation(layout.size(), self.locked_live()),
+                Err(AllocError) => self.fast.failure(),
+            }
+            return result;
+        }
         #[cfg(feature = "std")]
         let backtrace = self.capture();
+        if self.level == Level::Tracking && !self.limited.load(Ordering::Relaxed) {
+            let result = self.inner.allocate_zeroed(layout);
+            return self.count_and_record(
+                result,
+                layout,
+                #[cfg(feature = "std")]
+                backtrace,
+            );
+        }
         let undo = self.reserve(layout.size(), Event::Allocation)?;
         match self.inner.allocate_zeroed(layout) {
             Ok(block) => {
@@ -781,11 +940,18 @@ unsafe impl<A: Allocator> Allocator for Trace<A> {
         if layout.size() == 0 {
             return;
         }
-        let record = self.take_record(ptr, layout, "deallocate");
-        let size = record.as_ref().map_or(layout.size(), |r| r.size);
-        // Counted before the block goes back, so that no other thread can be handed its address
-        // while it is still in the live set.
-        self.note_deallocate(ptr.as_ptr().addr(), size, layout.align());
+        if self.use_fast() {
+            self.fast.deallocation(layout.size());
+            // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`:
+            // a block of `inner`.
+            return unsafe { self.inner.deallocate(ptr, layout) };
+        }
+        // Counted (with the record taken out, at the tracking level) before the block goes back,
+        // so that no other thread can be handed its address while it is still in the live set.
+        let record = self.take_record_and(ptr, layout, "deallocate", true);
+        if record.is_none() {
+            self.note_deallocate(layout.size());
+        }
         // Dropped without the lock: a backtrace frees through the global allocator.
         #[cfg(feature = "std")]
         drop(record);
@@ -861,6 +1027,25 @@ impl<A: Allocator> Trace<A> {
             unsafe { self.deallocate(ptr, old) };
             return Ok(crate::dangling(new));
         }
+        if self.use_fast() {
+            // SAFETY: the caller's guarantees, passed on: `ptr` is a block of `inner` that `old`
+            // fits, and `new` is larger or smaller as the call says.
+            let result = unsafe {
+                match how {
+                    Resize::Grow => self.inner.grow(ptr, old, new),
+                    Resize::GrowZeroed => self.inner.grow_zeroed(ptr, old, new),
+                    Resize::Shrink => self.inner.shrink(ptr, old, new),
+                }
+            };
+            match (&result, how) {
+                (Err(AllocError), _) => self.fast.failure(),
+                (Ok(_), Resize::Shrink) => self.fast.shrinkage(old.size() - new.size()),
+                (Ok(_), _) => self
+                    .fast
+                    .growth(new.size() - old.size(), self.locked_live()),
+            }
+            return result;
+        }
         let call = match how {
             Resize::Grow => "grow",
             Resize::GrowZeroed => "grow_zeroed",
@@ -910,6 +1095,7 @@ impl<A: Allocator> Trace<A> {
             if how == Resize::Shrink {
                 state.stats.shrinks += 1;
                 state.stats.note_shrinkage(old_size - new.size());
+                self.publish(&state.stats);
             }
             if let Some(mut record) = record {
                 record.size = new.size();
@@ -1013,7 +1199,7 @@ impl<A: fmt::Debug> fmt::Debug for Trace<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Trace")
             .field("level", &self.level)
-            .field("stats", &self.state.lock().stats)
+            .field("stats", &self.stats())
             .field("inner", &self.inner)
             .finish()
     }

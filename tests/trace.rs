@@ -538,6 +538,48 @@ fn counts_are_exact_after_four_threads() {
     }
 }
 
+/// A block pointer sent to another thread (the test hands each block over once).
+struct Sent(NonNull<u8>);
+// SAFETY: the pointer is only a handle to a block of a `Sync` trace; one thread at a time uses it.
+unsafe impl Send for Sent {}
+
+#[test]
+fn blocks_may_cross_between_the_owning_thread_and_the_others() {
+    // The first thread to allocate owns the lock-free counters; the others take the lock. Blocks
+    // freed on the other side, and peaks over both, must still add up.
+    let trace = Trace::new(Platform);
+    let mine = Sent(alloc(&trace, layout(100, 8))); // this thread becomes the owner
+    let shared = &trace;
+    let (theirs, theirs_peak) = std::thread::scope(|s| {
+        s.spawn(move || {
+            let mine = mine;
+            let theirs = Sent(alloc(shared, layout(50, 8)));
+            let peak = shared.stats().peak_bytes;
+            // SAFETY: `mine` is live with (100, 8); freed once, on this other thread.
+            unsafe { shared.deallocate(mine.0, layout(100, 8)) };
+            (theirs, peak)
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(theirs_peak, 150, "both sides' blocks were live at once");
+    let s = trace.stats();
+    assert_eq!(
+        (s.allocations, s.deallocations, s.live_blocks, s.live_bytes),
+        (2, 1, 1, 50)
+    );
+    assert_eq!((s.peak_blocks, s.peak_bytes), (2, 150));
+    // A limit sends the owner through the lock too, where it is checked.
+    trace.set_limit(Some(60));
+    assert_eq!(trace.allocate(layout(20, 8)), Err(AllocError));
+    trace.set_limit(None);
+    // SAFETY: `theirs` is live with (50, 8); the owner frees it.
+    unsafe { trace.deallocate(theirs.0, layout(50, 8)) };
+    let s = trace.stats();
+    assert_eq!((s.live_blocks, s.live_bytes, s.failures), (0, 0, 1));
+    assert!(trace.check_leaks().is_ok());
+}
+
 #[test]
 fn a_shared_trace_is_sync_and_an_arena_trace_is_not() {
     fn sync<T: Sync>(_: &T) {}

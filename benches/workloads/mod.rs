@@ -166,6 +166,28 @@ impl Strategy for TracedPlatform {
     }
 }
 
+/// `Trace` at the counters level around an `Arena` it owns: set beside `arena`, whose keys have
+/// the same layout (a pointer to the allocator), it shows what counting costs.
+pub struct TracedArena;
+
+impl Strategy for TracedArena {
+    const NAME: &'static str = "trace_arena";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = Trace<Arena>;
+    type Alloc<'a> = &'a Trace<Arena>;
+    type Key<'a> = Box<str, &'a Trace<Arena>>;
+
+    fn owner() -> Trace<Arena> {
+        Trace::new(Arena::new())
+    }
+    fn alloc(owner: &Trace<Arena>) -> &Trace<Arena> {
+        owner
+    }
+    fn key<'a>(owner: &'a Trace<Arena>, s: &str) -> Box<str, &'a Trace<Arena>> {
+        strdup_in(s, owner)
+    }
+}
+
 /// `Trace` at the tracking level (a record per live block) around the platform.
 pub struct TrackedPlatform;
 
