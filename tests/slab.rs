@@ -331,9 +331,15 @@ fn a_block_freed_or_grown_through_a_narrowed_pointer_is_handed_out_whole() {
     // Borrows narrows it through a reference). Miri found that the slab wrote its free-list link,
     // and later handed the block out, through that pointer; both must use the chunk's rights.
     let slab = Slab::new(16, 4);
+    // Narrowed below the link's 8 bytes: rebuilt when freed.
     drop(Box::new_in(1u8, &slab));
     let whole = Box::new_in([7u8; 16], &slab);
     assert_eq!(*whole, [7; 16]);
+    drop(whole);
+    // Narrowed to 8 of 16 bytes: the link fits, and the block is rebuilt when handed out again.
+    drop(Box::new_in([1u8; 8], &slab));
+    let whole = Box::new_in([8u8; 16], &slab);
+    assert_eq!(*whole, [8; 16]);
     drop(whole);
     // Grown in place from one byte to the whole block.
     let (one, _) = Box::into_raw_with_allocator(Box::new_in(2u8, &slab));

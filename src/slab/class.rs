@@ -63,7 +63,7 @@ pub(super) struct Class {
     /// The newest chunk, whose `next` links lead to all the others; null when there is none.
     chunks: Cell<*mut Chunk>,
     /// The head of the free list, or null. Every node is a block of one of `chunks`, at a block
-    /// boundary, whose first word holds the next node.
+    /// boundary, whose first word holds the next node; links may carry the `NARROWED` tag.
     free: Cell<*mut u8>,
     /// The next fresh block; `fresh..fresh_end` are whole blocks of one chunk, never handed out
     /// since that chunk was added or the slab reset. Both null when there is no such region.
@@ -95,6 +95,10 @@ pub(super) struct Class {
     /// The end of the blocks of each of `recent` (0 where there is none).
     recent_end: [Cell<usize>; RECENT],
 }
+
+/// The low bit of a free-list link (blocks are at least 8-aligned) that marks a node whose pointer
+/// may have been narrowed by the caller that freed it: `pop` rebuilds it before handing it out.
+const NARROWED: usize = 1;
 
 /// How many of the newest chunks a class keeps in `recent`.
 const RECENT: usize = 8;
@@ -180,12 +184,20 @@ impl Class {
     ) -> Result<NonNull<u8>, AllocError> {
         let head = self.free.get();
         let block = if !head.is_null() {
-            // SAFETY: `head` is a node of the free list (field invariant): a free block of this
-            // class, aligned to `align >= 8`, whose first word holds the next node.
-            let next = unsafe { head.cast::<*mut u8>().read() };
+            let node = head.map_addr(|a| a & !NARROWED);
+            // SAFETY: `node` is a node of the free list (field invariant): a free block of this
+            // class, aligned to `align >= 8`, whose first word holds the next (tagged) node; the
+            // pointer may read that word (a narrowed one still covers at least 8 bytes).
+            let next = unsafe { node.cast::<*mut u8>().read() };
             self.free.set(next);
             self.listed.set(self.listed.get() - 1);
-            head
+            if head.addr() & NARROWED != 0 {
+                // SAFETY: a free block of this class is in one of its chunks.
+                self.full_access(unsafe { NonNull::new_unchecked(node) })
+                    .as_ptr()
+            } else {
+                node
+            }
         } else {
             let fresh = self.fresh.get();
             if fresh != self.fresh_end.get() {
@@ -338,19 +350,24 @@ impl Class {
     pub(super) unsafe fn push(&self, block: NonNull<u8>, layout: Layout) {
         #[cfg(debug_assertions)]
         self.check_live(block, layout);
-        // The node must be usable for the whole block, for the link now and for the next owner:
-        // a caller that freed with less than the block size may hold a pointer narrowed to that
-        // size (allocator-api2's `Box<u8, A>` does), so rebuild it from the chunk's own pointer.
-        let block = if layout.size() < self.size {
-            self.full_access(block)
+        // A caller that frees with less than the block size may hold a pointer narrowed to that
+        // size (allocator-api2's `Box<u8, A>` does). The link is written through it only if it
+        // covers the link; either way the node is tagged, so that `pop` rebuilds the pointer
+        // from the chunk's own before handing the whole block out again (often never: a block
+        // freed at the end of a run costs nothing more).
+        let (block, tag) = if layout.size() >= self.size {
+            (block, 0)
+        } else if layout.size() >= size_of::<*mut u8>() {
+            (block, NARROWED)
         } else {
-            block
+            (self.full_access(block), 0)
         };
         // SAFETY: the caller guarantees `block` is a live block of this class: `size >= 8` bytes,
-        // aligned to `align >= 8`, which it no longer uses; `block` may access all of them
-        // (`layout.size() == size`, or it was rebuilt above). It becomes a free-list node.
+        // aligned to `align >= 8`, which it no longer uses; `block` may access the first word
+        // (it covers `layout.size() >= 8` bytes, or all of them after `full_access`). It becomes
+        // a free-list node.
         unsafe { block.as_ptr().cast::<*mut u8>().write(self.free.get()) };
-        self.free.set(block.as_ptr());
+        self.free.set(block.as_ptr().map_addr(|a| a | tag));
         self.listed.set(self.listed.get() + 1);
         #[cfg(debug_assertions)]
         self.mark(block.as_ptr(), false);
@@ -519,8 +536,9 @@ impl Class {
         assert_eq!(chunks, self.chunk_count.get(), "{size}: chunk count");
 
         let mut free = 0;
-        let mut node = self.free.get();
-        while !node.is_null() {
+        let mut link = self.free.get();
+        while !link.is_null() {
+            let node = link.map_addr(|a| a & !NARROWED);
             let (_, _, at_start) = self
                 .locate(node.addr())
                 .unwrap_or_else(|| panic!("{size}: free node {node:p} outside every chunk"));
@@ -543,7 +561,7 @@ impl Class {
             free += 1;
             assert!(free <= capacity, "{size}: the free list has a cycle");
             // SAFETY: `node` is a free-list node, whose first word holds the next one.
-            node = unsafe { node.cast::<*mut u8>().read() };
+            link = unsafe { node.cast::<*mut u8>().read() };
         }
 
         let (fresh, end) = (self.fresh.get(), self.fresh_end.get());
