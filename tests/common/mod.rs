@@ -4,6 +4,8 @@
 
 use core::ptr::NonNull;
 
+pub mod model;
+
 /// The one knob for test sizes: full under a normal run, small under Miri (which is ~1000x slower).
 pub const fn scaled(normal: usize, miri: usize) -> usize {
     if cfg!(miri) { miri } else { normal }
