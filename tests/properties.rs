@@ -75,7 +75,9 @@ proptest! {
 
     #[test]
     fn arena(ops in program()) {
-        traced(&Arena::new(), &ops, false);
+        let arena = Arena::new();
+        traced(&arena, &ops, false);
+        assert_eq!(arena.stats().live(), 0);
     }
 
     #[test]
