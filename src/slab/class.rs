@@ -183,21 +183,16 @@ impl Class {
         upstream: &A,
     ) -> Result<NonNull<u8>, AllocError> {
         let head = self.free.get();
-        let block = if !head.is_null() {
-            let node = head.map_addr(|a| a & !NARROWED);
-            // SAFETY: `node` is a node of the free list (field invariant): a free block of this
-            // class, aligned to `align >= 8`, whose first word holds the next (tagged) node; the
-            // pointer may read that word (a narrowed one still covers at least 8 bytes).
-            let next = unsafe { node.cast::<*mut u8>().read() };
+        let block = if head.addr() & NARROWED != 0 {
+            self.pop_narrowed(head)
+        } else if !head.is_null() {
+            // SAFETY: `head` is an untagged node of the free list (field invariant): a free block
+            // of this class, aligned to `align >= 8`, whose first word holds the next (possibly
+            // tagged) node.
+            let next = unsafe { head.cast::<*mut u8>().read() };
             self.free.set(next);
             self.listed.set(self.listed.get() - 1);
-            if head.addr() & NARROWED != 0 {
-                // SAFETY: a free block of this class is in one of its chunks.
-                self.full_access(unsafe { NonNull::new_unchecked(node) })
-                    .as_ptr()
-            } else {
-                node
-            }
+            head
         } else {
             let fresh = self.fresh.get();
             if fresh != self.fresh_end.get() {
@@ -214,6 +209,22 @@ impl Class {
         self.mark(block, true);
         // SAFETY: every block is inside a chunk, so it is not null.
         Ok(unsafe { NonNull::new_unchecked(block) })
+    }
+
+    /// [`pop`](Self::pop) of a node tagged `NARROWED`: its pointer may cover only part of the
+    /// block (at least the 8-byte link), so the block goes out with the chunk's own rights.
+    #[cold]
+    #[inline(never)]
+    fn pop_narrowed(&self, head: *mut u8) -> *mut u8 {
+        let node = head.map_addr(|a| a & !NARROWED);
+        // SAFETY: `node` is a node of the free list: a free block of this class whose first word
+        // holds the next node, and a narrowed pointer still covers that word.
+        let next = unsafe { node.cast::<*mut u8>().read() };
+        self.free.set(next);
+        self.listed.set(self.listed.get() - 1);
+        // SAFETY: a free block of this class lies in one of its chunks, so it is not null.
+        self.full_access(unsafe { NonNull::new_unchecked(node) })
+            .as_ptr()
     }
 
     /// The slow path of [`pop`](Self::pop): the free list and the fresh region are empty.
@@ -376,7 +387,8 @@ impl Class {
     /// A pointer to the block at `block`'s address with the rights of the chunk that holds it
     /// (the whole block), found by walking the chunks. Returns `block` itself if no chunk holds
     /// it, which the callers' contracts rule out.
-    #[inline]
+    #[cold]
+    #[inline(never)]
     pub(super) fn full_access(&self, block: NonNull<u8>) -> NonNull<u8> {
         let addr = block.as_ptr().addr();
         for (base, end) in self.recent.iter().zip(&self.recent_end) {
@@ -390,8 +402,6 @@ impl Class {
 
     /// [`full_access`](Self::full_access) for a block in a chunk older than `recent`: walks the
     /// chunk list.
-    #[cold]
-    #[inline(never)]
     fn full_access_older(&self, block: NonNull<u8>) -> NonNull<u8> {
         let addr = block.as_ptr().addr();
         let mut chunk = self.chunks.get();
