@@ -1,13 +1,22 @@
-//! A quick side-by-side table of the strategies on one workload, `seed_map`: create a map, put N
-//! copied keys `key-{i}`, look every key up, drop it all.
+//! A quick side-by-side table of the strategies on one workload, run interleaved in one process:
+//!
+//! - `seed_map` (the default): create a map, put N copied keys `key-{i}`, look every key up, drop
+//!   it all (N = 100 000 unless given);
+//! - `bump`: N allocations of 32 bytes, then give them all back (N = 1 000 000);
+//! - `churn`: keep 1 024 blocks of 32 bytes live; N times free a pseudo-random one and allocate its
+//!   replacement (N = 1 000 000).
 //!
 //! Rounds are interleaved (every strategy runs once per round, in a new shuffled order each
-//! round), so that a noisy machine slows them all alike; the table gives each strategy's median
-//! over the rounds and its ratio to `Platform` measured in the same run.
+//! round), so that a noisy machine slows them all alike and no strategy always runs right after
+//! another (after the platform's many frees, glibc trims its heap and whoever runs next pays the
+//! page faults); the table gives each strategy's median over the rounds and its ratio to
+//! `Platform` measured in the same run.
 //!
 //! ```text
-//! cargo run --release --example compare                # N = 100 000, 20 rounds
-//! cargo run --release --example compare -- 1000 200    # N = 1 000, 200 rounds
+//! cargo run --release --example compare                     # seed_map, N = 100 000, 20 rounds
+//! cargo run --release --example compare -- seed_map 1000 200
+//! cargo run --release --example compare -- bump
+//! cargo run --release --example compare -- churn 1000000 30
 //! ```
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 
@@ -15,6 +24,7 @@
 mod workloads;
 
 use std::hint::black_box;
+use std::ptr::NonNull;
 use std::time::Instant;
 
 use workloads::{
@@ -22,19 +32,34 @@ use workloads::{
     TracedPlatform, TrackedPlatform,
 };
 
-/// One row of the table: a strategy's name, what its keys are, and its workload.
+/// The inputs every strategy shares in one run.
+struct Input {
+    n: usize,
+    keys: Vec<String>,
+    ptrs: Vec<NonNull<u8>>,
+}
+
+/// One row of the table: a strategy's name, what it stores, and its run of the workload.
 struct Row {
     name: &'static str,
-    keys: &'static str,
-    run: fn(&[String]) -> usize,
+    what: &'static str,
+    run: fn(&mut Input) -> usize,
     samples: Vec<f64>,
 }
 
-fn row<S: Strategy>(keys: &'static str) -> Row {
+fn row<S: Strategy>(workload: &str, what: &'static str) -> Row {
     Row {
         name: S::NAME,
-        keys,
-        run: workloads::seed_map::<S>,
+        what,
+        run: match workload {
+            "seed_map" => |input| workloads::seed_map::<S>(&input.keys),
+            "bump" => |input| {
+                workloads::bump::<S>(input.n, &mut input.ptrs);
+                0
+            },
+            "churn" => |input| workloads::churn::<S>(1024, input.n),
+            other => panic!("unknown workload {other}: seed_map, bump or churn"),
+        },
         samples: Vec::new(),
     }
 }
@@ -46,35 +71,60 @@ fn median(samples: &mut [f64]) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
+    let workload = args.next().unwrap_or_else(|| "seed_map".into());
+    let default_n = if workload == "seed_map" {
+        100_000
+    } else {
+        1_000_000
+    };
     let n: usize = args
         .next()
-        .map_or(100_000, |a| a.parse().expect("N: a number of keys"));
+        .map_or(default_n, |a| a.parse().expect("N: a number"));
     let rounds: usize = args
         .next()
         .map_or(20, |a| a.parse().expect("rounds: a number"));
-    let keys = workloads::keys(n);
 
     // Platform first: it is the baseline of the ratios.
-    let mut rows = vec![
-        row::<PlatformBoxed>("`Box<str>`"),
-        row::<ArenaBoxed>("`Box<str, &Arena>`"),
-        row::<ArenaStr>("`&str` (`alloc_str`)"),
-        row::<RawBump>("`Box<str, &Bump>`"),
-        row::<SlabPooled>("`Box<str, &Slab>`"),
-        row::<TracedPlatform>("`Box<str, &Trace<Platform>>`"),
-        row::<TracedArena>("`Box<str, &Trace<Arena>>`"),
-        row::<TrackedPlatform>("`Box<str, &Trace<Platform>>`"),
-        row::<SubsystemVm>("`Box<str, subsystem::Vm>`"),
-    ];
+    let w = workload.as_str();
+    let mut rows = match w {
+        "seed_map" => vec![
+            row::<PlatformBoxed>(w, "`Box<str>`"),
+            row::<ArenaBoxed>(w, "`Box<str, &Arena>`"),
+            row::<ArenaStr>(w, "`&str` (`alloc_str`)"),
+            row::<RawBump>(w, "`Box<str, &Bump>`"),
+            row::<SlabPooled>(w, "`Box<str, &Slab>`"),
+            row::<TracedPlatform>(w, "`Box<str, &Trace<Platform>>`"),
+            row::<TracedArena>(w, "`Box<str, &Trace<Arena>>`"),
+            row::<TrackedPlatform>(w, "`Box<str, &Trace<Platform>>`"),
+            row::<SubsystemVm>(w, "`Box<str, subsystem::Vm>`"),
+        ],
+        "bump" => vec![
+            row::<PlatformBoxed>(w, "freed one by one"),
+            row::<ArenaBoxed>(w, "dropped whole"),
+            row::<RawBump>(w, "dropped whole"),
+            row::<SlabPooled>(w, "dropped whole"),
+        ],
+        "churn" => vec![
+            row::<PlatformBoxed>(w, "glibc"),
+            row::<SlabPooled>(w, "free list"),
+            row::<TracedPlatform>(w, "counters"),
+            row::<TrackedPlatform>(w, "tracking"),
+            row::<SubsystemVm>(w, "counters, in a static"),
+        ],
+        other => panic!("unknown workload {other}: seed_map, bump or churn"),
+    };
+    let mut input = Input {
+        n,
+        keys: workloads::keys(if w == "seed_map" { n } else { 0 }),
+        ptrs: Vec::with_capacity(if w == "bump" { n } else { 0 }),
+    };
 
     // One untimed round to warm caches and the allocator.
     for row in &rows {
-        black_box((row.run)(&keys));
+        black_box((row.run)(&mut input));
     }
-    // A new order every round (a seeded shuffle): the strategy that runs right after another
-    // inherits the state it left in the global allocator (after the platform's 100 000 frees,
-    // glibc trims its heap and the next run's chunks cost page faults), so no strategy may
-    // always sit in the same place.
+    // A new order every round (a seeded shuffle), so that no strategy always sits in the same
+    // place after another.
     let mut order: Vec<usize> = (0..rows.len()).collect();
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     for _ in 0..rounds {
@@ -87,21 +137,21 @@ fn main() {
         for &i in &order {
             let row = &mut rows[i];
             let start = Instant::now();
-            black_box((row.run)(black_box(&keys)));
+            black_box((row.run)(black_box(&mut input)));
             row.samples
                 .push(start.elapsed().as_nanos() as f64 / n as f64);
         }
     }
 
     let medians: Vec<f64> = rows.iter_mut().map(|r| median(&mut r.samples)).collect();
-    println!("seed_map, N = {n}, {rounds} interleaved rounds, median of each\n");
-    println!("| strategy | keys | ns per key | vs platform |");
+    println!("{workload}, N = {n}, {rounds} interleaved rounds, median of each\n");
+    println!("| strategy | | ns per step | vs platform |");
     println!("|---|---|---:|---:|");
     for (row, m) in rows.iter().zip(&medians) {
         println!(
-            "| {} | {} | {:.1} | {:.2}x |",
+            "| {} | {} | {:.2} | {:.2}x |",
             row.name,
-            row.keys,
+            row.what,
             m,
             m / medians[0]
         );
