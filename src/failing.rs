@@ -448,6 +448,15 @@ mod driver {
             /// The panic message.
             message: String,
         },
+        /// The run meant to fail request `point` made only `attempts` requests, so nothing failed:
+        /// the closure does not make the same requests on every run (a map with a random hasher,
+        /// say, whose growth depends on where the keys land).
+        NotReached {
+            /// The request that was to fail.
+            point: usize,
+            /// How many requests the run made.
+            attempts: usize,
+        },
         /// The run with request `point` failing left blocks live after it returned.
         Leaked {
             /// The failing request's number (`None`: the run with nothing failing).
@@ -470,6 +479,11 @@ mod driver {
                 Self::Panicked { point, message } => {
                     write!(f, "the run {} panicked: {message}", at(point))
                 }
+                Self::NotReached { point, attempts } => write!(
+                    f,
+                    "the run meant to fail request {point} made only {attempts} requests: the \
+                     closure is not deterministic"
+                ),
                 Self::Leaked { point, report } => {
                     write!(f, "the run {} leaked: {report}", at(point))
                 }
@@ -484,7 +498,10 @@ mod driver {
     /// over `inner`, and must return `Ok` or `Err(AllocError)` without panicking, and with
     /// nothing left live once it returned.
     ///
-    /// The closure must be deterministic: the same requests in the same order on every run.
+    /// The closure must be deterministic: the same requests in the same order on every run. A
+    /// hashbrown map with its default, randomly seeded hasher is not, once entries are removed
+    /// (where a key lands decides whether a later insert grows the table); give such a map a
+    /// fixed hasher. A run that does not reach its failure point is reported.
     /// A panic is caught and reported; an abort (say, `handle_alloc_error` from a panicking
     /// allocation API) cannot be, and ends the process, which is also a finding.
     ///
@@ -535,9 +552,10 @@ mod driver {
                     report: std::boxed::Box::new(report),
                 });
             }
-            Ok((outcome, failing.stats().attempts))
+            Ok((outcome, failing.stats()))
         };
-        let (first, points) = run(Policy::Never, None)?;
+        let (first, stats) = run(Policy::Never, None)?;
+        let points = stats.attempts;
         if first.is_err() {
             return Err(FailureCheckError::FailedWithoutInjection);
         }
@@ -547,7 +565,14 @@ mod driver {
             runs_failed: 0,
         };
         for point in 0..points {
-            match run(Policy::Nth(point), Some(point))?.0 {
+            let (outcome, stats) = run(Policy::Nth(point), Some(point))?;
+            if stats.first_failure != Some(point) {
+                return Err(FailureCheckError::NotReached {
+                    point,
+                    attempts: stats.attempts,
+                });
+            }
+            match outcome {
                 Ok(()) => report.runs_succeeded += 1,
                 Err(AllocError) => report.runs_failed += 1,
             }
