@@ -12,6 +12,12 @@
 //! |---|---|
 //! | `get_allocator()`, `mem_create_platform_allocator()` | [`Platform`], the default type parameter |
 //! | `mem_create_arena_allocator(64 * 1024)` | [`Arena::with_capacity(64 * 1024)`](Arena::with_capacity) |
+//! | `mem_create_freelist_allocator(size, 100)` | [`Slab::new(size, 100)`](Slab::new), with size classes through [`SlabBuilder`] |
+//! | `mem_create_trace_allocator(inner)` | [`Trace::new(inner)`](Trace::new) or [`Trace::with_tracking(inner)`](Trace::with_tracking) |
+//! | `mem_check_leaks(t)` / `mem_format_stats(t)` | [`t.check_leaks()`](Trace::check_leaks) / [`t.stats()`](Trace::stats) |
+//! | `allocators_get(ALLOC_SYSTEM_VM)` | [`subsystem::Vm`](type@subsystem::Vm), or [`Subsystem::Vm.allocator()`](Subsystem::allocator) |
+//! | `hash_map_put` failing cleanly on NULL | [`map.try_put(key, value)`](MapExt::try_put) |
+//! | a failing allocator in tests | [`Failing`] and [`failing::check_all_allocation_failures`] |
 //! | `WITH_ARENA(temp, 8192, { ... })` | [`with_arena(8192, \|temp\| { ... })`](with_arena) |
 //! | `MEM_NEW(a, T)` / `MEM_NEW_ARRAY(a, T, n)` | [`Box::new_in(v, a)`](Box::new_in) / [`Vec::with_capacity_in(n, a)`](Vec::with_capacity_in) |
 //! | `MEM_STRDUP(a, s)` | [`strdup_in(s, a)`](strdup_in) / [`try_strdup_in(s, a)`](try_strdup_in) |
