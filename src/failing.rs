@@ -281,6 +281,25 @@ impl<A> Failing<A> {
         Ok(())
     }
 
+    /// A request that adds `extra` bytes (`grow`: a grow), made by `call` unless the policy
+    /// refuses it; counted as live once it went through. Only a request for memory (`numbered`:
+    /// a non-zero new size) is numbered and may be refused.
+    #[inline]
+    fn request(
+        &self,
+        extra: usize,
+        grow: bool,
+        numbered: bool,
+        call: impl FnOnce() -> Result<NonNull<[u8]>, AllocError>,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if numbered {
+            self.admit(extra, grow)?;
+        }
+        let block = call()?;
+        self.add_live(extra);
+        Ok(block)
+    }
+
     /// Adds `bytes` to the live count once a request went through.
     fn add_live(&self, bytes: usize) {
         let mut state = self.state.lock();
@@ -302,23 +321,15 @@ impl<A> Failing<A> {
 // being grown as it was.
 unsafe impl<A: Allocator> Allocator for Failing<A> {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        if layout.size() == 0 {
-            return self.inner.allocate(layout);
-        }
-        self.admit(layout.size(), false)?;
-        let block = self.inner.allocate(layout)?;
-        self.add_live(layout.size());
-        Ok(block)
+        self.request(layout.size(), false, layout.size() != 0, || {
+            self.inner.allocate(layout)
+        })
     }
 
     fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        if layout.size() == 0 {
-            return self.inner.allocate_zeroed(layout);
-        }
-        self.admit(layout.size(), false)?;
-        let block = self.inner.allocate_zeroed(layout)?;
-        self.add_live(layout.size());
-        Ok(block)
+        self.request(layout.size(), false, layout.size() != 0, || {
+            self.inner.allocate_zeroed(layout)
+        })
     }
 
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
@@ -334,13 +345,10 @@ unsafe impl<A: Allocator> Allocator for Failing<A> {
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
         let extra = new_layout.size() - old_layout.size();
-        if new_layout.size() != 0 {
-            self.admit(extra, true)?;
-        }
-        // SAFETY: the caller's guarantees for `grow`, passed on to the allocator of the block.
-        let block = unsafe { self.inner.grow(ptr, old_layout, new_layout) }?;
-        self.add_live(extra);
-        Ok(block)
+        self.request(extra, true, new_layout.size() != 0, || {
+            // SAFETY: the caller's guarantees for `grow`, passed on to the allocator of the block.
+            unsafe { self.inner.grow(ptr, old_layout, new_layout) }
+        })
     }
 
     unsafe fn grow_zeroed(
@@ -350,13 +358,10 @@ unsafe impl<A: Allocator> Allocator for Failing<A> {
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
         let extra = new_layout.size() - old_layout.size();
-        if new_layout.size() != 0 {
-            self.admit(extra, true)?;
-        }
-        // SAFETY: as for `grow`.
-        let block = unsafe { self.inner.grow_zeroed(ptr, old_layout, new_layout) }?;
-        self.add_live(extra);
-        Ok(block)
+        self.request(extra, true, new_layout.size() != 0, || {
+            // SAFETY: as for `grow`.
+            unsafe { self.inner.grow_zeroed(ptr, old_layout, new_layout) }
+        })
     }
 
     unsafe fn shrink(

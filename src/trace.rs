@@ -853,86 +853,12 @@ fn misfit_message(
 unsafe impl<A: Allocator> Allocator for Trace<A> {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        if layout.size() == 0 {
-            return Ok(crate::dangling(layout));
-        }
-        if self.use_fast() {
-            let result = self.inner.allocate(layout);
-            match result {
-                Ok(_) => self.fast.allocation(layout.size(), self.locked_live()),
-                Err(AllocError) => self.fast.failure(),
-            }
-            return result;
-        }
-        #[cfg(feature = "std")]
-        let backtrace = self.capture();
-        if self.level == Level::Tracking && !self.limited.load(Ordering::Relaxed) {
-            let result = self.inner.allocate(layout);
-            return self.count_and_record(
-                result,
-                layout,
-                #[cfg(feature = "std")]
-                backtrace,
-            );
-        }
-        let undo = self.reserve(layout.size(), Event::Allocation)?;
-        match self.inner.allocate(layout) {
-            Ok(block) => {
-                self.record(
-                    block,
-                    layout,
-                    #[cfg(feature = "std")]
-                    backtrace,
-                );
-                Ok(block)
-            }
-            Err(AllocError) => {
-                self.unreserve(undo);
-                Err(AllocError)
-            }
-        }
+        self.allocate_with(layout, |inner| inner.allocate(layout))
     }
 
     #[inline]
     fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        if layout.size() == 0 {
-            return Ok(crate::dangling(layout));
-        }
-        if self.use_fast() {
-            let result = self.inner.allocate_zeroed(layout);
-            match result {
-                Ok(_) => self.fast.allocation(layout.size(), self.locked_live()),
-                Err(AllocError) => self.fast.failure(),
-            }
-            return result;
-        }
-        #[cfg(feature = "std")]
-        let backtrace = self.capture();
-        if self.level == Level::Tracking && !self.limited.load(Ordering::Relaxed) {
-            let result = self.inner.allocate_zeroed(layout);
-            return self.count_and_record(
-                result,
-                layout,
-                #[cfg(feature = "std")]
-                backtrace,
-            );
-        }
-        let undo = self.reserve(layout.size(), Event::Allocation)?;
-        match self.inner.allocate_zeroed(layout) {
-            Ok(block) => {
-                self.record(
-                    block,
-                    layout,
-                    #[cfg(feature = "std")]
-                    backtrace,
-                );
-                Ok(block)
-            }
-            Err(AllocError) => {
-                self.unreserve(undo);
-                Err(AllocError)
-            }
-        }
+        self.allocate_with(layout, |inner| inner.allocate_zeroed(layout))
     }
 
     #[inline]
@@ -1001,6 +927,54 @@ enum Resize {
 }
 
 impl<A: Allocator> Trace<A> {
+    /// An allocation of `layout` that `call` makes of the inner allocator (`allocate` or
+    /// `allocate_zeroed`), counted, and recorded at the tracking level.
+    #[inline(always)]
+    fn allocate_with(
+        &self,
+        layout: Layout,
+        call: impl Fn(&A) -> Result<NonNull<[u8]>, AllocError>,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() == 0 {
+            return Ok(crate::dangling(layout));
+        }
+        if self.use_fast() {
+            let result = call(&self.inner);
+            match result {
+                Ok(_) => self.fast.allocation(layout.size(), self.locked_live()),
+                Err(AllocError) => self.fast.failure(),
+            }
+            return result;
+        }
+        #[cfg(feature = "std")]
+        let backtrace = self.capture();
+        if self.level == Level::Tracking && !self.limited.load(Ordering::Relaxed) {
+            let result = call(&self.inner);
+            return self.count_and_record(
+                result,
+                layout,
+                #[cfg(feature = "std")]
+                backtrace,
+            );
+        }
+        let undo = self.reserve(layout.size(), Event::Allocation)?;
+        match call(&self.inner) {
+            Ok(block) => {
+                self.record(
+                    block,
+                    layout,
+                    #[cfg(feature = "std")]
+                    backtrace,
+                );
+                Ok(block)
+            }
+            Err(AllocError) => {
+                self.unreserve(undo);
+                Err(AllocError)
+            }
+        }
+    }
+
     /// Grows or shrinks through `inner`, keeping the counters and the record up to date. A
     /// zero-sized side becomes an allocation or a deallocation.
     ///

@@ -1,7 +1,8 @@
 //! Model-based property tests: random programs of allocate, grow, grow_zeroed, shrink, free and
 //! reset run against a model of the live blocks (`common/model.rs`). After every step every block
 //! is aligned, no two overlap, and every block holds its bytes. Every strategy runs bare and
-//! nested, and each run ends with a leak check.
+//! nested (inside `Trace`, `Failing`, or both), and each run ends with a leak check: a tracking
+//! trace's, or the strategy's own counts.
 //!
 //! `CASES` programs of up to `MAX_OPS` operations per strategy; fewer under Miri.
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
@@ -70,6 +71,7 @@ proptest! {
 
     #[test]
     fn platform(ops in program()) {
+        run(&mut Platform, &ops, None, false);
         traced(Platform, &ops, false);
     }
 
@@ -105,6 +107,9 @@ proptest! {
     #[test]
     fn failing_arena(ops in program(), seed in any::<u64>()) {
         let arena = Arena::new();
+        let mut bare = Failing::new(&arena, Policy::random(seed, 0.1));
+        run(&mut bare, &ops, None, true);
+        prop_assert_eq!(bare.stats().live_bytes, 0);
         traced(Failing::new(&arena, Policy::random(seed, 0.1)), &ops, true);
     }
 
@@ -122,6 +127,7 @@ proptest! {
         let stats = trace.stats();
         prop_assert_eq!((stats.live_blocks, stats.live_bytes), (0, 0));
         prop_assert_eq!(stats.bytes_allocated, stats.bytes_freed);
+        run(&mut subsystem::Modules, &ops, None, false);
         traced(subsystem::Modules, &ops, false);
     }
 
