@@ -127,7 +127,7 @@ proptest! {
         let stats = trace.stats();
         prop_assert_eq!((stats.live_blocks, stats.live_bytes), (0, 0));
         prop_assert_eq!(stats.bytes_allocated, stats.bytes_freed);
-        run(&mut subsystem::Modules, &ops, None, false);
+        run(&mut subsystem::Modules::new(), &ops, None, false);
         traced(subsystem::Modules, &ops, false);
     }
 
