@@ -29,6 +29,19 @@ use crate::{AllocError, Allocator, Layout};
 
 /// When a [`Failing`] allocator refuses a request. Requests are numbered from 0 (see the
 /// [module documentation](crate::failing) for what counts).
+///
+/// # Examples
+///
+/// ```
+/// use allockit::failing::{Failing, Policy};
+/// use allockit::{Platform, Vec};
+///
+/// // Vectors may be created, never grown.
+/// let no_growth = Failing::new(Platform, Policy::Grows);
+/// let mut v: Vec<u8, _> = Vec::with_capacity_in(4, &no_growth);
+/// v.extend([1, 2, 3, 4]);
+/// assert!(v.try_reserve(1).is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Policy {
@@ -441,6 +454,20 @@ mod driver {
     }
 
     /// Why [`check_all_allocation_failures`] rejected the closure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use allockit::failing::{check_all_allocation_failures, FailureCheckError};
+    /// use allockit::{try_strdup_in, Platform};
+    ///
+    /// let error = check_all_allocation_failures(&Platform, |alloc| {
+    ///     let name = try_strdup_in("name", alloc).expect("never fails"); // it does, once
+    ///     Ok(name.len())
+    /// })
+    /// .unwrap_err();
+    /// assert!(matches!(error, FailureCheckError::Panicked { point: Some(0), .. }));
+    /// ```
     #[derive(Debug)]
     #[non_exhaustive]
     pub enum FailureCheckError {

@@ -516,6 +516,15 @@ pub struct Report {
 }
 
 /// One account in a [`Report`].
+///
+/// # Examples
+///
+/// ```
+/// let report = allockit::subsystem::report();
+/// let vm = report.rows().iter().find(|row| row.name == "vm").unwrap();
+/// assert_eq!(vm.budget, None);
+/// assert!(vm.stats.peak_bytes >= vm.stats.live_bytes);
+/// ```
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct Row {

@@ -68,6 +68,18 @@ type Bookkeeping = allocator_api2::alloc::Global;
 type Backtrace = std::sync::Arc<std::backtrace::Backtrace>;
 
 /// How much a [`Trace`] records.
+///
+/// # Examples
+///
+/// ```
+/// use allockit::trace::Level;
+/// use allockit::{Platform, Trace};
+///
+/// // Counters in release builds, records (leak lists, misuse checks) in debug builds.
+/// let level = if cfg!(debug_assertions) { Level::Tracking } else { Level::Counters };
+/// let trace = Trace::with_level(Platform, level);
+/// assert_eq!(trace.level(), level);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Level {
     /// Counters only: what [`Trace::new`] makes.
