@@ -5,40 +5,17 @@
 
 mod common;
 
-use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
 use allockit::{
-    AllocError, Allocator, Arena, Box, HashMap, Layout, Platform, Slab, SlabBuilder, strdup_in,
+    AllocError, Allocator, Arena, Box, HashMap, Layout, Platform, Slab, SlabBuilder, Trace,
+    strdup_in,
 };
 use common::{check, check_zeroed, fill, scaled};
 
 fn layout(size: usize, align: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
-}
-
-/// An upstream that counts the blocks it has out, to see what a slab takes and gives back.
-#[derive(Default, Debug)]
-struct Counting {
-    live: Cell<usize>,
-    allocations: Cell<usize>,
-}
-
-// SAFETY: forwards every call to `Platform` unchanged; only counts.
-unsafe impl Allocator for Counting {
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let block = Platform.allocate(layout)?;
-        self.live.set(self.live.get() + 1);
-        self.allocations.set(self.allocations.get() + 1);
-        Ok(block)
-    }
-
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        self.live.set(self.live.get() - 1);
-        // SAFETY: the caller's guarantees, passed on to the allocator that made the block.
-        unsafe { Platform.deallocate(ptr, layout) }
-    }
 }
 
 /// Where each step of a block's life puts it: `Some(block size)` for a class, `None` upstream.
@@ -152,13 +129,13 @@ fn the_block_freed_last_is_handed_out_first() {
 
 #[test]
 fn a_non_growable_slab_refuses_when_full_and_serves_again_after_a_free() {
-    let upstream = Counting::default();
+    let upstream = Trace::new(Platform); // counts what the slab takes and gives back
     let slab = SlabBuilder::new()
         .classes(&[16, 64])
         .initial_blocks(10)
         .growable(false)
         .build_in(&upstream);
-    let reserved = upstream.allocations.get();
+    let reserved = upstream.stats().allocations;
     assert_eq!(reserved, 2, "one chunk per class");
     let l = layout(16, 8);
     let blocks: std::vec::Vec<_> = (0..10).map(|_| slab.allocate(l).unwrap()).collect();
@@ -188,12 +165,12 @@ fn a_non_growable_slab_refuses_when_full_and_serves_again_after_a_free() {
     assert_eq!(slab.allocate(l), Err(AllocError));
     // Upstream requests since the build: the 1000-byte block, and one preheated chunk for the
     // 16-byte class (the 64-byte class still had 10 free blocks, so it needed none).
-    assert_eq!(upstream.allocations.get(), reserved + 1 + 1);
+    assert_eq!(upstream.stats().allocations, reserved + 1 + 1);
 }
 
 #[test]
 fn reset_frees_every_block_and_reuses_the_chunks() {
-    let upstream = Counting::default();
+    let upstream = Trace::new(Platform); // counts what the slab takes and gives back
     let mut slab = SlabBuilder::new()
         .classes(&[16, 128])
         .max_chunk_blocks(64)
@@ -207,20 +184,20 @@ fn reset_frees_every_block_and_reuses_the_chunks() {
         }
         let stats = slab.stats();
         assert_eq!(stats.live_blocks(), 2 * n);
-        let chunks = upstream.live.get();
+        let chunks = upstream.stats().live_blocks;
         slab.reset();
         let stats = slab.stats();
         assert_eq!(stats.live_blocks(), 0, "{stats}");
         assert!(stats.classes().iter().all(|c| c.free >= n), "{stats}");
         // The chunks stay with the slab, and the next round needs no new one.
-        assert_eq!(upstream.live.get(), chunks);
+        assert_eq!(upstream.stats().live_blocks, chunks);
         if round > 0 {
-            assert_eq!(upstream.allocations.get(), chunks);
+            assert_eq!(upstream.stats().allocations, chunks);
         }
     }
     drop(slab);
     assert_eq!(
-        upstream.live.get(),
+        upstream.stats().live_blocks,
         0,
         "dropping the slab returns every chunk"
     );
@@ -228,7 +205,7 @@ fn reset_frees_every_block_and_reuses_the_chunks() {
 
 #[test]
 fn many_chunks_keep_every_block_intact_and_all_go_back_on_drop() {
-    let upstream = Counting::default();
+    let upstream = Trace::new(Platform); // counts what the slab takes and gives back
     let slab = SlabBuilder::new()
         .classes(&[24])
         .initial_blocks(1)
@@ -246,7 +223,7 @@ fn many_chunks_keep_every_block_intact_and_all_go_back_on_drop() {
         .collect();
     let chunks = slab.stats().classes()[0].chunks;
     assert!(chunks >= n / 3, "{chunks} chunks for {n} blocks");
-    assert_eq!(upstream.live.get(), chunks);
+    assert_eq!(upstream.stats().live_blocks, chunks);
     for (tag, &ptr) in blocks.iter().enumerate() {
         // SAFETY: each block was filled with its tag.
         unsafe { check(ptr, 24, tag) };
@@ -261,7 +238,7 @@ fn many_chunks_keep_every_block_intact_and_all_go_back_on_drop() {
     }
     // Half the blocks are still live: dropping the slab returns their chunks anyway.
     drop(slab);
-    assert_eq!(upstream.live.get(), 0);
+    assert_eq!(upstream.stats().live_blocks, 0);
 }
 
 #[test]
