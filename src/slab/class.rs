@@ -403,17 +403,11 @@ impl Class {
     /// [`full_access`](Self::full_access) for a block in a chunk older than `recent`: walks the
     /// chunk list.
     fn full_access_older(&self, block: NonNull<u8>) -> NonNull<u8> {
-        let addr = block.as_ptr().addr();
-        let mut chunk = self.chunks.get();
-        while !chunk.is_null() {
-            // SAFETY: a non-null link is a live chunk of this class; its header is initialised.
-            let (base, blocks, next) = unsafe { ((*chunk).base, (*chunk).blocks, (*chunk).next) };
-            if addr.wrapping_sub(base.as_ptr().addr()) < blocks * self.size {
-                return base.with_addr(block.addr());
-            }
-            chunk = next;
+        match self.locate(block.as_ptr().addr()) {
+            // SAFETY: `locate` returns a live chunk of this class; its header is initialised.
+            Some((chunk, _, _)) => unsafe { (*chunk).base.with_addr(block.addr()) },
+            None => block,
         }
-        block
     }
 
     /// Makes every block free at once and puts every chunk back in line to be carved.
@@ -459,7 +453,6 @@ impl Class {
     }
 
     /// The chunks, newest first.
-    #[cfg(any(debug_assertions, test))]
     fn chunk_iter(&self) -> impl Iterator<Item = *mut Chunk> + '_ {
         let mut chunk = self.chunks.get();
         core::iter::from_fn(move || {
@@ -475,7 +468,6 @@ impl Class {
 
     /// The chunk holding address `addr` in its blocks, the block's index there, and whether
     /// `addr` is the block's start.
-    #[cfg(any(debug_assertions, test))]
     fn locate(&self, addr: usize) -> Option<(*mut Chunk, usize, bool)> {
         self.chunk_iter().find_map(|chunk| {
             // SAFETY: `chunk` is a live chunk of this class; its header is initialised.
