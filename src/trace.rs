@@ -48,7 +48,7 @@ use core::hash::{BuildHasher, Hasher};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::lock::Lock;
+use crate::lock::{Guard, Lock};
 use fast::{Fast, signed};
 
 mod fast;
@@ -691,16 +691,7 @@ impl<A> Trace<A> {
             #[cfg(feature = "std")]
             backtrace,
         };
-        let old = state
-            .live
-            .insert(block.cast::<u8>().as_ptr().addr(), record);
-        drop(state);
-        // A block at a live address means the inner allocator handed it out twice.
-        assert!(
-            old.is_none(),
-            "allockit::Trace: the inner allocator returned {:p}, which is still live",
-            block.cast::<u8>()
-        );
+        insert_live(state, block, record);
         Ok(block)
     }
 
@@ -722,31 +713,14 @@ impl<A> Trace<A> {
             #[cfg(feature = "std")]
             backtrace,
         };
-        let old = self
-            .state
-            .lock()
-            .live
-            .insert(block.cast::<u8>().as_ptr().addr(), record);
-        // A block at a live address means the inner allocator handed it out twice. (`old` is
-        // dropped after the lock, which the statement above released.)
-        assert!(
-            old.is_none(),
-            "allockit::Trace: the inner allocator returned {:p}, which is still live",
-            block.cast::<u8>()
-        );
+        insert_live(self.state.lock(), block, record);
     }
 
     /// At the tracking level, takes the record of `ptr` out of the live set, after checking that
-    /// `layout` fits it; panics (with the lock released) if not. `None` at the counters level.
+    /// `layout` fits it, and with `free` also counts the block's deallocation under the same lock;
+    /// panics (with the lock released) if `layout` does not fit. `None` at the counters level.
     #[inline]
-    fn take_record(&self, ptr: NonNull<u8>, layout: Layout, call: &str) -> Option<Record> {
-        self.take_record_and(ptr, layout, call, false)
-    }
-
-    /// [`take_record`](Self::take_record), and with `free`, also counts the block's deallocation
-    /// under the same lock.
-    #[inline]
-    fn take_record_and(
+    fn take_record(
         &self,
         ptr: NonNull<u8>,
         layout: Layout,
@@ -825,6 +799,21 @@ impl<A> Trace<A> {
     }
 }
 
+/// Puts the record of `block`, which the inner allocator just handed out, into the live set, and
+/// releases the lock. A record already there means the inner allocator handed out a live block
+/// again: that panics, after the lock is released (and the displaced record dropped without it).
+fn insert_live(mut state: Guard<'_, State>, block: NonNull<[u8]>, record: Record) {
+    let old = state
+        .live
+        .insert(block.cast::<u8>().as_ptr().addr(), record);
+    drop(state);
+    assert!(
+        old.is_none(),
+        "allockit::Trace: the inner allocator handed out {:p}, which is still live",
+        block.cast::<u8>()
+    );
+}
+
 /// The panic message for a layout that does not fit its block.
 fn misfit_message(
     call: &str,
@@ -886,7 +875,7 @@ unsafe impl<A: Allocator> Allocator for Trace<A> {
         }
         // Counted (with the record taken out, at the tracking level) before the block goes back,
         // so that no other thread can be handed its address while it is still in the live set.
-        let record = self.take_record_and(ptr, layout, "deallocate", true);
+        let record = self.take_record(ptr, layout, "deallocate", true);
         if record.is_none() {
             self.note_deallocate(layout.size());
         }
@@ -1039,7 +1028,7 @@ impl<A: Allocator> Trace<A> {
         };
         // At the tracking level the record is out of the live set while `inner` works, so that
         // no other thread can see the old address as live if `inner` moves the block.
-        let record = self.take_record(ptr, old, call);
+        let record = self.take_record(ptr, old, call, false);
         let old_size = record.as_ref().map_or(old.size(), |r| r.size);
         let undo = if how == Resize::Shrink {
             None
@@ -1087,16 +1076,7 @@ impl<A: Allocator> Trace<A> {
                 record.size = new.size();
                 record.len = block.len();
                 record.align = new.align();
-                let old = state
-                    .live
-                    .insert(block.cast::<u8>().as_ptr().addr(), record);
-                drop(state);
-                assert!(
-                    old.is_none(),
-                    "allockit::Trace: the inner allocator moved {ptr:p} to {:p}, which is still \
-                     live",
-                    block.cast::<u8>()
-                );
+                insert_live(state, block, record);
             }
         }
         Ok(block)
