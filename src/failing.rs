@@ -291,12 +291,14 @@ impl<A> Failing<A> {
             state.first_failure.get_or_insert(index);
             return Err(AllocError);
         }
+        // Counted as live now, under the same lock; taken back if the inner allocator refuses.
+        state.live_bytes = state.live_bytes.saturating_add(extra);
         Ok(())
     }
 
     /// A request that adds `extra` bytes (`grow`: a grow), made by `call` unless the policy
-    /// refuses it; counted as live once it went through. Only a request for memory (`numbered`:
-    /// a non-zero new size) is numbered and may be refused.
+    /// refuses it, and live unless the inner allocator refuses it. Only a request for memory
+    /// (`numbered`: a non-zero new size) is numbered and may be refused; any other adds nothing.
     #[inline]
     fn request(
         &self,
@@ -305,18 +307,11 @@ impl<A> Failing<A> {
         numbered: bool,
         call: impl FnOnce() -> Result<NonNull<[u8]>, AllocError>,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        if numbered {
-            self.admit(extra, grow)?;
+        if !numbered {
+            return call();
         }
-        let block = call()?;
-        self.add_live(extra);
-        Ok(block)
-    }
-
-    /// Adds `bytes` to the live count once a request went through.
-    fn add_live(&self, bytes: usize) {
-        let mut state = self.state.lock();
-        state.live_bytes = state.live_bytes.saturating_add(bytes);
+        self.admit(extra, grow)?;
+        call().inspect_err(|_| self.remove_live(extra))
     }
 
     /// Takes `bytes` off the live count.
