@@ -106,10 +106,9 @@ pub struct Slab<A: Allocator = Platform> {
     /// How many entries of `classes` are in use (at least 1).
     class_count: usize,
     /// For each size `s` in `1..=MAX_BLOCK_SIZE`, entry `s.div_ceil(GRAIN)` is the index of the
-    /// smallest class with blocks of at least `s` bytes, or `NO_CLASS` if `s > largest`.
+    /// smallest class with blocks of at least `s` bytes, or `NO_CLASS` if no class is that large.
+    /// Entry 0 (zero-sized layouts) is `NO_CLASS`.
     table: [u8; TABLE_LEN],
-    /// The block size of the largest class.
-    largest: usize,
     /// Whether a full class may add a chunk.
     growable: bool,
     /// Where chunks, and the requests that no class serves, come from.
@@ -369,7 +368,6 @@ impl SlabBuilder {
             }),
             class_count: sizes.len(),
             table,
-            largest: sizes[sizes.len() - 1],
             growable: self.growable,
             upstream,
             upstream_allocations: Cell::new(0),
@@ -562,17 +560,23 @@ impl<A: Allocator> Slab<A> {
 
     /// The class that serves `layout`, if any: the smallest one whose blocks hold `layout.size()`
     /// bytes, provided they are aligned to `layout.align()`. Zero-sized layouts have none.
+    ///
+    /// For a layout known at compile time this is one byte load from the table and one
+    /// comparison: the size test folds away, and so does the alignment test for alignments up to
+    /// the grain, which every class's blocks have.
     #[inline(always)]
     fn class_of(&self, layout: Layout) -> Option<&Class> {
         let size = layout.size();
-        // `size - 1 < largest` is `1 <= size <= largest` in one comparison.
-        if size.wrapping_sub(1) < self.largest {
-            let index = usize::from(self.table[size.div_ceil(GRAIN)]);
-            // SAFETY: `1 <= size <= largest`, so the table entry is a class index (below
-            // `class_count <= MAX_CLASSES`), not `NO_CLASS` (field invariant of `table`).
-            let class = unsafe { self.classes.get_unchecked(index) };
-            if layout.align() <= class.align {
-                return Some(class);
+        if size <= MAX_BLOCK_SIZE {
+            // SAFETY: `size <= MAX_BLOCK_SIZE`, so `size.div_ceil(GRAIN) < TABLE_LEN`.
+            let index = usize::from(*unsafe { self.table.get_unchecked(size.div_ceil(GRAIN)) });
+            if index != usize::from(NO_CLASS) {
+                // SAFETY: an entry other than `NO_CLASS` is a class index, below
+                // `class_count <= MAX_CLASSES` (field invariant of `table`).
+                let class = unsafe { self.classes.get_unchecked(index) };
+                if layout.align() <= GRAIN || layout.align() <= class.align {
+                    return Some(class);
+                }
             }
         }
         None

@@ -24,8 +24,9 @@
 //! [`AllocError`] and counts as a failure; raising or lifting the budget lets allocation go on.
 //!
 //! Accounts are `Sync`: threads may allocate in several subsystems at once, and the counts are
-//! exact when they join. Each call costs what a counters-level `Trace` costs (one uncontended
-//! lock) plus one relaxed load to see whether the account is registered.
+//! exact when they join. Each call costs what a counters-level `Trace` costs (plain loads and
+//! stores on the thread that allocated first, a small lock on the others, and a lock for every
+//! call while a budget is set) plus one relaxed load to see whether the account is registered.
 
 use core::fmt;
 use core::marker::PhantomData;

@@ -53,15 +53,12 @@ unsafe fn bit_word(chunk: *mut Chunk, index: usize) -> *mut usize {
 }
 
 /// One size class: blocks of `size` bytes aligned to `align`.
+///
+/// `repr(C)` keeps the fields that every allocation and free touch in the first cache line, and
+/// the alignment makes the class array's stride a power of two (the class index becomes an offset
+/// with a shift).
+#[repr(C, align(64))]
 pub(super) struct Class {
-    /// The block size: a non-zero multiple of [`super::GRAIN`], at most [`super::MAX_BLOCK_SIZE`].
-    /// Zero only for the unused entries of the slab's class array.
-    pub(super) size: usize,
-    /// The alignment every block of the class has: the largest power of two dividing `size`
-    /// (chunks are allocated with this alignment, and blocks are `size` apart).
-    pub(super) align: usize,
-    /// The newest chunk, whose `next` links lead to all the others; null when there is none.
-    chunks: Cell<*mut Chunk>,
     /// The head of the free list, or null. Every node is a block of one of `chunks`, at a block
     /// boundary, whose first word holds the next node; links may carry the `NARROWED` tag.
     free: Cell<*mut u8>,
@@ -70,6 +67,17 @@ pub(super) struct Class {
     fresh: Cell<*mut u8>,
     /// The end of the fresh region.
     fresh_end: Cell<*mut u8>,
+    /// The block size: a non-zero multiple of [`super::GRAIN`], at most [`super::MAX_BLOCK_SIZE`].
+    /// Zero only for the unused entries of the slab's class array.
+    pub(super) size: usize,
+    /// The alignment every block of the class has: the largest power of two dividing `size`
+    /// (chunks are allocated with this alignment, and blocks are `size` apart).
+    pub(super) align: usize,
+    /// How many nodes the free list holds. (Live blocks are not counted as such: that would cost
+    /// the carving path a store. They are `capacity - listed - fresh - uncarved`.)
+    listed: Cell<usize>,
+    /// The newest chunk, whose `next` links lead to all the others; null when there is none.
+    chunks: Cell<*mut Chunk>,
     /// The first chunk of the tail of `chunks` that a reset put back in line: it and every chunk
     /// after it are entirely uncarved. Null except after a reset.
     carve_next: Cell<*mut Chunk>,
@@ -77,9 +85,6 @@ pub(super) struct Class {
     next_blocks: Cell<usize>,
     /// The cap on blocks per chunk (at least 1).
     max_blocks: usize,
-    /// How many nodes the free list holds. (Live blocks are not counted as such: that would cost
-    /// the carving path a store. They are `capacity - listed - fresh - uncarved`.)
-    listed: Cell<usize>,
     /// Blocks in the chunks of the `carve_next` chain.
     uncarved: Cell<usize>,
     /// Blocks in all chunks.
@@ -183,17 +188,9 @@ impl Class {
         upstream: &A,
     ) -> Result<NonNull<u8>, AllocError> {
         let head = self.free.get();
-        let block = if head.addr() & NARROWED != 0 {
-            self.pop_narrowed(head)
-        } else if !head.is_null() {
-            // SAFETY: `head` is an untagged node of the free list (field invariant): a free block
-            // of this class, aligned to `align >= 8`, whose first word holds the next (possibly
-            // tagged) node.
-            let next = unsafe { head.cast::<*mut u8>().read() };
-            self.free.set(next);
-            self.listed.set(self.listed.get() - 1);
-            head
-        } else {
+        // An empty free list is tested first: a run of allocations carving a chunk then costs one
+        // branch on `head`.
+        let block = if head.is_null() {
             let fresh = self.fresh.get();
             if fresh != self.fresh_end.get() {
                 // SAFETY: `fresh..fresh_end` are whole blocks of one chunk and this one is not the
@@ -204,6 +201,16 @@ impl Class {
             } else {
                 self.refill(growable, upstream)?
             }
+        } else if head.addr() & NARROWED == 0 {
+            // SAFETY: `head` is an untagged node of the free list (field invariant): a free block
+            // of this class, aligned to `align >= 8`, whose first word holds the next (possibly
+            // tagged) node.
+            let next = unsafe { head.cast::<*mut u8>().read() };
+            self.free.set(next);
+            self.listed.set(self.listed.get() - 1);
+            head
+        } else {
+            self.pop_narrowed(head)
         };
         #[cfg(debug_assertions)]
         self.mark(block, true);
