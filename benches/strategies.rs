@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use workloads::{
-    ArenaBoxed, ArenaStr, FreshScope, PlatformBoxed, PooledScope, RawBump, Scope, SlabPooled,
-    Strategy, SubsystemVm, TracedArena, TracedPlatform, TrackedPlatform,
+    ArenaBoxed, ArenaStr, FreshScope, PlatformBoxed, PlatformRef, PooledScope, RawBump, Scope,
+    SlabPooled, Strategy, SubsystemVm, TracedArena, TracedPlatform, TrackedPlatform,
 };
 
 fn seed_map(c: &mut Criterion) {
@@ -44,6 +44,7 @@ fn seed_map(c: &mut Criterion) {
             });
         }
         one::<PlatformBoxed>(&mut group, &keys);
+        one::<PlatformRef>(&mut group, &keys);
         one::<ArenaBoxed>(&mut group, &keys);
         one::<ArenaStr>(&mut group, &keys);
         one::<RawBump>(&mut group, &keys);

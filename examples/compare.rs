@@ -10,7 +10,9 @@
 //! round), so that a noisy machine slows them all alike and no strategy always runs right after
 //! another (after the platform's many frees, glibc trims its heap and whoever runs next pays the
 //! page faults); the table gives each strategy's median over the rounds and its ratio to
-//! `Platform` measured in the same run.
+//! `Platform` measured in the same run. For `seed_map`, `platform_ref` holds the platform by
+//! reference: its keys have the layout of the keys of `&Trace<Platform>` (24 bytes, where
+//! `Box<str>` takes 16), so it is the baseline that shows what tracing alone costs.
 //!
 //! ```text
 //! cargo run --release --example compare                     # seed_map, N = 100 000, 20 rounds
@@ -28,8 +30,8 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use workloads::{
-    ArenaBoxed, ArenaStr, PlatformBoxed, RawBump, SlabPooled, Strategy, SubsystemVm, TracedArena,
-    TracedPlatform, TrackedPlatform,
+    ArenaBoxed, ArenaStr, PlatformBoxed, PlatformRef, RawBump, SlabPooled, Strategy, SubsystemVm,
+    TracedArena, TracedPlatform, TrackedPlatform,
 };
 
 /// The inputs every strategy shares in one run.
@@ -89,6 +91,7 @@ fn main() {
     let mut rows = match w {
         "seed_map" => vec![
             row::<PlatformBoxed>(w, "`Box<str>`"),
+            row::<PlatformRef>(w, "`Box<str, &Platform>`"),
             row::<ArenaBoxed>(w, "`Box<str, &Arena>`"),
             row::<ArenaStr>(w, "`&str` (`alloc_str`)"),
             row::<RawBump>(w, "`Box<str, &Bump>`"),

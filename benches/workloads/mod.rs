@@ -57,6 +57,29 @@ impl Strategy for PlatformBoxed {
     }
 }
 
+/// The global allocator shared by reference, with `Box<str, &Platform>` keys: the baseline for
+/// adaptors held by reference (`&Trace<Platform>`), whose keys have this same layout (a pointer,
+/// a length and a pointer to the allocator: 24 bytes, where `Box<str>` takes 16).
+pub struct PlatformRef;
+
+impl Strategy for PlatformRef {
+    const NAME: &'static str = "platform_ref";
+    const FREES_EACH_BLOCK: bool = true;
+    type Owner = Platform;
+    type Alloc<'a> = &'a Platform;
+    type Key<'a> = Box<str, &'a Platform>;
+
+    fn owner() -> Platform {
+        Platform
+    }
+    fn alloc(owner: &Platform) -> &Platform {
+        owner
+    }
+    fn key<'a>(owner: &'a Platform, s: &str) -> Box<str, &'a Platform> {
+        strdup_in(s, owner)
+    }
+}
+
 /// An allockit `Arena` shared by reference, with `Box<str, &Arena>` keys (`strdup_in`).
 pub struct ArenaBoxed;
 
