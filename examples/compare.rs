@@ -19,6 +19,7 @@
 //! cargo run --release --example compare -- seed_map 1000 200
 //! cargo run --release --example compare -- bump
 //! cargo run --release --example compare -- churn 1000000 30
+//! cargo run --release --example compare -- seed_map 100000 40 arena,trace_arena   # only these
 //! ```
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 
@@ -30,8 +31,8 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use workloads::{
-    ArenaBoxed, ArenaStr, PlatformBoxed, PlatformRef, RawBump, SlabPooled, Strategy, SubsystemVm,
-    TracedArena, TracedPlatform, TrackedPlatform,
+    ArenaBoxed, ArenaStr, PlatformBoxed, PlatformRef, RawBump, SlabPooled, SlabStr, Strategy,
+    SubsystemVm, TracedArena, TracedPlatform, TrackedPlatform,
 };
 
 /// The inputs every strategy shares in one run.
@@ -96,6 +97,7 @@ fn main() {
             row::<ArenaStr>(w, "`&str` (`alloc_str`)"),
             row::<RawBump>(w, "`Box<str, &Bump>`"),
             row::<SlabPooled>(w, "`Box<str, &Slab>`"),
+            row::<SlabStr>(w, "`&str` (leaked into the slab)"),
             row::<TracedPlatform>(w, "`Box<str, &Trace<Platform>>`"),
             row::<TracedArena>(w, "`Box<str, &Trace<Arena>>`"),
             row::<TrackedPlatform>(w, "`Box<str, &Trace<Platform>>`"),
@@ -116,6 +118,11 @@ fn main() {
         ],
         other => panic!("unknown workload {other}: seed_map, bump or churn"),
     };
+    // An optional list of strategies to run (the platform always runs: it is the baseline).
+    if let Some(only) = args.next() {
+        let only: Vec<&str> = only.split(',').collect();
+        rows.retain(|row| row.name == "platform" || only.contains(&row.name));
+    }
     let mut input = Input {
         n,
         keys: workloads::keys(if w == "seed_map" { n } else { 0 }),

@@ -168,6 +168,29 @@ impl Strategy for SlabPooled {
     }
 }
 
+/// The same `Slab` with lean `&str` keys: each key is copied into the slab and leaked there
+/// (`Box::leak`), so the map holds plain references and the keys are freed with the slab, not
+/// one by one (what `arena_str` is to `arena`).
+pub struct SlabStr;
+
+impl Strategy for SlabStr {
+    const NAME: &'static str = "slab_str";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = Slab;
+    type Alloc<'a> = &'a Slab;
+    type Key<'a> = &'a str;
+
+    fn owner() -> Slab {
+        SlabPooled::owner()
+    }
+    fn alloc(owner: &Slab) -> &Slab {
+        owner
+    }
+    fn key<'a>(owner: &'a Slab, s: &str) -> &'a str {
+        Box::leak(strdup_in(s, owner))
+    }
+}
+
 /// `Trace` at the counters level around the platform, shared by reference.
 pub struct TracedPlatform;
 
