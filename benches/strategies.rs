@@ -23,7 +23,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use workloads::{
     ArenaBoxed, ArenaStr, FreshScope, PlatformBoxed, PlatformRef, PooledScope, RawBump, Scope,
-    SlabPooled, Strategy, SubsystemVm, TracedArena, TracedPlatform, TrackedPlatform,
+    SlabPooled, SlabStr, Strategy, SubsystemVm, TracedArena, TracedPlatform, TrackedPlatform,
 };
 
 fn seed_map(c: &mut Criterion) {
@@ -49,6 +49,7 @@ fn seed_map(c: &mut Criterion) {
         one::<ArenaStr>(&mut group, &keys);
         one::<RawBump>(&mut group, &keys);
         one::<SlabPooled>(&mut group, &keys);
+        one::<SlabStr>(&mut group, &keys);
         one::<TracedPlatform>(&mut group, &keys);
         one::<TracedArena>(&mut group, &keys);
         one::<TrackedPlatform>(&mut group, &keys);
