@@ -857,12 +857,12 @@ fn misfit_message(
 unsafe impl<A: Allocator> Allocator for Trace<A> {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        self.allocate_with(layout, |inner| inner.allocate(layout))
+        self.allocate_with(layout, false)
     }
 
     #[inline]
     fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        self.allocate_with(layout, |inner| inner.allocate_zeroed(layout))
+        self.allocate_with(layout, true)
     }
 
     #[inline]
@@ -876,19 +876,8 @@ unsafe impl<A: Allocator> Allocator for Trace<A> {
             // a block of `inner`.
             return unsafe { self.inner.deallocate(ptr, layout) };
         }
-        // Counted (with the record taken out, at the tracking level) before the block goes back,
-        // so that no other thread can be handed its address while it is still in the live set.
-        let record = self.take_record(ptr, layout, "deallocate", true);
-        if record.is_none() {
-            self.note_deallocate(layout.size());
-        }
-        // Dropped without the lock: a backtrace frees through the global allocator.
-        #[cfg(feature = "std")]
-        drop(record);
-        // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`; a
-        // non-zero-sized block of the trace is a block of `inner` allocated with a layout that
-        // `layout` fits.
-        unsafe { self.inner.deallocate(ptr, layout) }
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { self.deallocate_locked(ptr, layout) }
     }
 
     unsafe fn grow(
@@ -931,25 +920,40 @@ enum Resize {
 }
 
 impl<A: Allocator> Trace<A> {
-    /// An allocation of `layout` that `call` makes of the inner allocator (`allocate` or
-    /// `allocate_zeroed`), counted, and recorded at the tracking level.
+    /// An allocation of `layout` from the inner allocator (`allocate_zeroed` if `zeroed`),
+    /// counted, and recorded at the tracking level.
     #[inline(always)]
-    fn allocate_with(
-        &self,
-        layout: Layout,
-        call: impl Fn(&A) -> Result<NonNull<[u8]>, AllocError>,
-    ) -> Result<NonNull<[u8]>, AllocError> {
+    fn allocate_with(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
         if layout.size() == 0 {
             return Ok(crate::dangling(layout));
         }
         if self.use_fast() {
-            let result = call(&self.inner);
+            let result = if zeroed {
+                self.inner.allocate_zeroed(layout)
+            } else {
+                self.inner.allocate(layout)
+            };
             match result {
                 Ok(_) => self.fast.allocation(layout.size(), self.locked_live()),
                 Err(AllocError) => self.fast.failure(),
             }
             return result;
         }
+        self.allocate_locked(layout, zeroed)
+    }
+
+    /// [`allocate_with`](Self::allocate_with) off the fast path: through the lock, recording the
+    /// block at the tracking level and checking the limit if there is one. Kept out of line so
+    /// that the fast path stays small enough to inline into callers.
+    #[inline(never)]
+    fn allocate_locked(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
+        let call = |inner: &A| {
+            if zeroed {
+                inner.allocate_zeroed(layout)
+            } else {
+                inner.allocate(layout)
+            }
+        };
         #[cfg(feature = "std")]
         let backtrace = self.capture();
         if self.level == Level::Tracking && !self.limited.load(Ordering::Relaxed) {
@@ -979,6 +983,29 @@ impl<A: Allocator> Trace<A> {
         }
     }
 
+    /// `deallocate` off the fast path: counted through the lock, with the record taken out (and
+    /// checked) at the tracking level. Out of line, as `allocate_locked` is.
+    ///
+    /// # Safety
+    ///
+    /// As for `Allocator::deallocate`, with a non-zero-sized `layout`.
+    #[inline(never)]
+    unsafe fn deallocate_locked(&self, ptr: NonNull<u8>, layout: Layout) {
+        // Counted (with the record taken out, at the tracking level) before the block goes back,
+        // so that no other thread can be handed its address while it is still in the live set.
+        let record = self.take_record(ptr, layout, "deallocate", true);
+        if record.is_none() {
+            self.note_deallocate(layout.size());
+        }
+        // Dropped without the lock: a backtrace frees through the global allocator.
+        #[cfg(feature = "std")]
+        drop(record);
+        // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`; a
+        // non-zero-sized block of the trace is a block of `inner` allocated with a layout that
+        // `layout` fits.
+        unsafe { self.inner.deallocate(ptr, layout) }
+    }
+
     /// Grows or shrinks through `inner`, keeping the counters and the record up to date. A
     /// zero-sized side becomes an allocation or a deallocation.
     ///
@@ -986,6 +1013,7 @@ impl<A: Allocator> Trace<A> {
     ///
     /// - `ptr` is a live block of this trace, and `old` fits it.
     /// - `new` is at least as large as `old` for a grow, at most as large for a shrink.
+    #[inline]
     unsafe fn resize(
         &self,
         ptr: NonNull<u8>,
@@ -1024,6 +1052,25 @@ impl<A: Allocator> Trace<A> {
             }
             return result;
         }
+        // SAFETY: the caller's guarantees, passed on; neither layout is zero-sized.
+        unsafe { self.resize_locked(ptr, old, new, how) }
+    }
+
+    /// [`resize`](Self::resize) off the fast path, for non-zero-sized layouts: through the lock,
+    /// with the record checked and moved at the tracking level. Out of line, as
+    /// `allocate_locked` is.
+    ///
+    /// # Safety
+    ///
+    /// As for `resize`, and neither `old` nor `new` is zero-sized.
+    #[inline(never)]
+    unsafe fn resize_locked(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+        how: Resize,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         let call = match how {
             Resize::Grow => "grow",
             Resize::GrowZeroed => "grow_zeroed",
