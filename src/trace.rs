@@ -51,7 +51,7 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::lock::{Guard, Lock};
 use fast::{Fast, signed};
-use live::Live;
+use live::{Live, Record};
 
 mod fast;
 mod live;
@@ -69,6 +69,10 @@ type Bookkeeping = allocator_api2::alloc::Global;
 /// A captured backtrace, shared so that a leak report can hold it without copying.
 #[cfg(feature = "std")]
 type Backtrace = std::sync::Arc<std::backtrace::Backtrace>;
+/// Without `std` there are no backtraces: a type with no values (so `Option<Backtrace>` is always
+/// `None`, and takes no room).
+#[cfg(not(feature = "std"))]
+type Backtrace = core::convert::Infallible;
 
 /// How much a [`Trace`] records.
 ///
@@ -150,31 +154,6 @@ struct State {
 
 /// How many recent frees a tracking `Trace` remembers for its double-free messages.
 const FREED_HISTORY: usize = 32;
-
-/// What a tracking `Trace` knows of a live block.
-struct Record {
-    /// The size it was requested with (or last grown or shrunk to).
-    size: usize,
-    /// The length the inner allocator returned: the largest size it may be freed with.
-    len: usize,
-    /// The alignment it was requested with.
-    align: usize,
-    /// Where it was allocated, when backtraces are on.
-    #[cfg(feature = "std")]
-    backtrace: Option<Backtrace>,
-}
-
-impl Record {
-    fn layout(&self) -> Layout {
-        // SAFETY: `size` and `align` come from a valid `Layout` given by a caller.
-        unsafe { Layout::from_size_align_unchecked(self.size, self.align) }
-    }
-
-    /// Whether `layout` fits the block, by the `Allocator` contract.
-    fn fits(&self, layout: Layout) -> bool {
-        layout.align() == self.align && (self.size..=self.len).contains(&layout.size())
-    }
-}
 
 /// A snapshot of a [`Trace`]'s counters, from [`Trace::stats`]. It is consistent
 /// (`live = allocated - freed`, `peak >= live`) even while other threads allocate, and exact
@@ -564,13 +543,15 @@ impl<A> Trace<A> {
             }
             let state = self.state.lock();
             if state.live.len() <= blocks.capacity() {
-                for (address, record) in state.live.iter() {
+                for (address, record, backtrace) in state.live.iter() {
+                    #[cfg(not(feature = "std"))]
+                    let _ = backtrace;
                     blocks.push(LeakedBlock {
                         address,
-                        size: record.size,
-                        align: record.align,
+                        size: record.size(),
+                        align: record.align(),
                         #[cfg(feature = "std")]
-                        backtrace: record.backtrace,
+                        backtrace,
                     });
                 }
                 break (
@@ -678,7 +659,7 @@ impl<A> Trace<A> {
         &self,
         result: Result<NonNull<[u8]>, AllocError>,
         layout: Layout,
-        #[cfg(feature = "std")] backtrace: Option<Backtrace>,
+        backtrace: Option<Backtrace>,
     ) -> Result<NonNull<[u8]>, AllocError> {
         let mut state = self.state.lock();
         let Ok(block) = result else {
@@ -687,36 +668,19 @@ impl<A> Trace<A> {
         };
         state.stats.note_allocation(layout.size(), self.fast.net());
         self.publish(&state.stats);
-        let record = Record {
-            size: layout.size(),
-            len: block.len(),
-            align: layout.align(),
-            #[cfg(feature = "std")]
-            backtrace,
-        };
-        insert_live(state, block, record);
+        let record = Record::new(layout.size(), block.len(), layout.align());
+        insert_live(state, block, record, backtrace);
         Ok(block)
     }
 
     /// At the tracking level, records a new block (already counted).
     #[inline]
-    fn record(
-        &self,
-        block: NonNull<[u8]>,
-        layout: Layout,
-        #[cfg(feature = "std")] backtrace: Option<Backtrace>,
-    ) {
+    fn record(&self, block: NonNull<[u8]>, layout: Layout, backtrace: Option<Backtrace>) {
         if self.level != Level::Tracking {
             return;
         }
-        let record = Record {
-            size: layout.size(),
-            len: block.len(),
-            align: layout.align(),
-            #[cfg(feature = "std")]
-            backtrace,
-        };
-        insert_live(self.state.lock(), block, record);
+        let record = Record::new(layout.size(), block.len(), layout.align());
+        insert_live(self.state.lock(), block, record, backtrace);
     }
 
     /// At the tracking level, takes the record of `ptr` out of the live set, after checking that
@@ -736,41 +700,43 @@ impl<A> Trace<A> {
         let address = ptr.as_ptr().addr();
         let mut state = self.state.lock();
         let Some(record) = state.live.remove(address) else {
-            let freed = state
-                .freed
-                .iter()
-                .find(|&&(a, size, _)| a == address && size != 0)
-                .copied();
-            drop(state);
-            match freed {
-                Some((_, size, align)) => panic!(
-                    "allockit::Trace: {call} of {ptr:p} with {layout:?}, but that block is not \
-                     live: it was freed already (it was {:?}). A double free; the inner \
-                     allocator was not called",
-                    Layout::from_size_align(size, align).unwrap()
-                ),
-                None => panic!(
-                    "allockit::Trace: {call} of {ptr:p} with {layout:?}, but no live block of \
-                     this allocator starts there: a pointer from another allocator, or a double \
-                     free. The inner allocator was not called"
-                ),
-            }
+            not_live(state, ptr, layout, call)
         };
         if record.fits(layout) {
             if free {
-                state.stats.note_deallocation(record.size);
+                state.stats.note_deallocation(record.size());
                 self.publish(&state.stats);
                 let next = state.freed_next;
-                state.freed[next] = (address, record.size, record.align);
+                state.freed[next] = (address, record.size(), record.align());
                 state.freed_next = (next + 1) % FREED_HISTORY;
+                // Dropped at the end of this block, after the lock is released: a backtrace frees
+                // through the global allocator.
+                let _backtrace = state.live.take_backtrace(address);
+                drop(state);
             }
             return Some(record);
         }
+        let backtrace = state.live.backtrace(address).cloned();
         drop(state);
-        // Format the message (which may allocate, for the backtrace) without the lock, then put
-        // the record back so that the state is as it was.
-        let message = misfit_message(call, ptr, layout, &record);
-        self.state.lock().live.insert(address, record);
+        self.misfit(ptr, layout, call, record, backtrace)
+    }
+
+    /// Panics for a layout that does not fit its block, after putting the block's record back so
+    /// that the state is as it was. The message (which may allocate, for the backtrace) is
+    /// formatted without the lock.
+    #[cold]
+    #[inline(never)]
+    fn misfit(
+        &self,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        call: &str,
+        record: Record,
+        backtrace: Option<Backtrace>,
+    ) -> ! {
+        let message = misfit_message(call, ptr, layout, record, backtrace.as_ref());
+        self.state.lock().live.restore(ptr.as_ptr().addr(), record);
+        // `backtrace` is dropped while unwinding, without the lock.
         panic!("{message}");
     }
 
@@ -780,6 +746,13 @@ impl<A> Trace<A> {
         let mut state = self.state.lock();
         state.stats.note_deallocation(size);
         self.publish(&state.stats);
+    }
+
+    /// Without `std` there are no backtraces.
+    #[cfg(not(feature = "std"))]
+    #[inline(always)]
+    fn capture(&self) -> Option<Backtrace> {
+        None
     }
 
     /// Captures a backtrace if this trace wants one and this thread is not capturing already.
@@ -802,13 +775,44 @@ impl<A> Trace<A> {
     }
 }
 
+/// Panics for a pointer that is not live, releasing the lock first: a double free if the address
+/// is among the recent frees (naming what the block was), else a foreign pointer.
+#[cold]
+#[inline(never)]
+fn not_live(state: Guard<'_, State>, ptr: NonNull<u8>, layout: Layout, call: &str) -> ! {
+    let address = ptr.as_ptr().addr();
+    let freed = state
+        .freed
+        .iter()
+        .find(|&&(a, size, _)| a == address && size != 0)
+        .copied();
+    drop(state);
+    match freed {
+        Some((_, size, align)) => panic!(
+            "allockit::Trace: {call} of {ptr:p} with {layout:?}, but that block is not live: it \
+             was freed already (it was {:?}). A double free; the inner allocator was not called",
+            Layout::from_size_align(size, align).unwrap()
+        ),
+        None => panic!(
+            "allockit::Trace: {call} of {ptr:p} with {layout:?}, but no live block of this \
+             allocator starts there: a pointer from another allocator, or a double free. The \
+             inner allocator was not called"
+        ),
+    }
+}
+
 /// Puts the record of `block`, which the inner allocator just handed out, into the live set, and
 /// releases the lock. A record already there means the inner allocator handed out a live block
 /// again: that panics, after the lock is released (and the displaced record dropped without it).
-fn insert_live(mut state: Guard<'_, State>, block: NonNull<[u8]>, record: Record) {
+fn insert_live(
+    mut state: Guard<'_, State>,
+    block: NonNull<[u8]>,
+    record: Record,
+    backtrace: Option<Backtrace>,
+) {
     let old = state
         .live
-        .insert(block.cast::<u8>().as_ptr().addr(), record);
+        .insert(block.cast::<u8>().as_ptr().addr(), record, backtrace);
     drop(state);
     assert!(
         old.is_none(),
@@ -822,7 +826,8 @@ fn misfit_message(
     call: &str,
     ptr: NonNull<u8>,
     layout: Layout,
-    record: &Record,
+    record: Record,
+    backtrace: Option<&Backtrace>,
 ) -> alloc::string::String {
     use core::fmt::Write;
     let mut message = alloc::string::String::new();
@@ -832,14 +837,16 @@ fn misfit_message(
          {:?} and is {} bytes long: a layout fits only with the same alignment and a size from {} \
          to {}. The inner allocator was not called",
         record.layout(),
-        record.len,
-        record.size,
-        record.len,
+        record.len(),
+        record.size(),
+        record.len(),
     );
     #[cfg(feature = "std")]
-    if let Some(backtrace) = &record.backtrace {
+    if let Some(backtrace) = backtrace {
         let _ = write!(message, "\nallocated at:\n{backtrace}");
     }
+    #[cfg(not(feature = "std"))]
+    let _ = backtrace;
     message
 }
 
@@ -954,26 +961,15 @@ impl<A: Allocator> Trace<A> {
                 inner.allocate(layout)
             }
         };
-        #[cfg(feature = "std")]
         let backtrace = self.capture();
         if self.level == Level::Tracking && !self.limited.load(Ordering::Relaxed) {
             let result = call(&self.inner);
-            return self.count_and_record(
-                result,
-                layout,
-                #[cfg(feature = "std")]
-                backtrace,
-            );
+            return self.count_and_record(result, layout, backtrace);
         }
         let undo = self.reserve(layout.size(), Event::Allocation)?;
         match call(&self.inner) {
             Ok(block) => {
-                self.record(
-                    block,
-                    layout,
-                    #[cfg(feature = "std")]
-                    backtrace,
-                );
+                self.record(block, layout, backtrace);
                 Ok(block)
             }
             Err(AllocError) => {
@@ -993,13 +989,9 @@ impl<A: Allocator> Trace<A> {
     unsafe fn deallocate_locked(&self, ptr: NonNull<u8>, layout: Layout) {
         // Counted (with the record taken out, at the tracking level) before the block goes back,
         // so that no other thread can be handed its address while it is still in the live set.
-        let record = self.take_record(ptr, layout, "deallocate", true);
-        if record.is_none() {
+        if self.take_record(ptr, layout, "deallocate", true).is_none() {
             self.note_deallocate(layout.size());
         }
-        // Dropped without the lock: a backtrace frees through the global allocator.
-        #[cfg(feature = "std")]
-        drop(record);
         // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`; a
         // non-zero-sized block of the trace is a block of `inner` allocated with a layout that
         // `layout` fits.
@@ -1079,7 +1071,7 @@ impl<A: Allocator> Trace<A> {
         // At the tracking level the record is out of the live set while `inner` works, so that
         // no other thread can see the old address as live if `inner` moves the block.
         let record = self.take_record(ptr, old, call, false);
-        let old_size = record.as_ref().map_or(old.size(), |r| r.size);
+        let old_size = record.map_or(old.size(), Record::size);
         let undo = if how == Resize::Shrink {
             None
         } else {
@@ -1087,7 +1079,7 @@ impl<A: Allocator> Trace<A> {
                 Ok(undo) => Some(undo),
                 Err(AllocError) => {
                     if let Some(record) = record {
-                        self.state.lock().live.insert(ptr.as_ptr().addr(), record);
+                        self.state.lock().live.restore(ptr.as_ptr().addr(), record);
                     }
                     return Err(AllocError);
                 }
@@ -1110,7 +1102,7 @@ impl<A: Allocator> Trace<A> {
                     None => self.state.lock().stats.failures += 1,
                 }
                 if let Some(record) = record {
-                    self.state.lock().live.insert(ptr.as_ptr().addr(), record);
+                    self.state.lock().live.restore(ptr.as_ptr().addr(), record);
                 }
                 return Err(AllocError);
             }
@@ -1122,11 +1114,11 @@ impl<A: Allocator> Trace<A> {
                 state.stats.note_shrinkage(old_size - new.size());
                 self.publish(&state.stats);
             }
-            if let Some(mut record) = record {
-                record.size = new.size();
-                record.len = block.len();
-                record.align = new.align();
-                insert_live(state, block, record);
+            if record.is_some() {
+                // The backtrace moves with the block, from its old address to its new one.
+                let backtrace = state.live.take_backtrace(ptr.as_ptr().addr());
+                let record = Record::new(new.size(), block.len(), new.align());
+                insert_live(state, block, record, backtrace);
             }
         }
         Ok(block)

@@ -1,54 +1,82 @@
 //! The live set of a tracking `Trace`: what it knows of every live block, kept small.
 //!
-//! A tracking trace with many live blocks spends most of its time missing the cache in this set,
-//! and growing it, so each entry is 24 bytes with its key: the requested size, the slack the
-//! inner allocator gave on top (the returned length minus the size) and the alignment's
-//! logarithm. Backtraces, when a trace captures them, live in a second map that is empty
-//! otherwise, and so costs nothing when they are off.
+//! A tracking trace with many live blocks spends most of its time in this set, so each record is
+//! 16 bytes (24 with its key in the table): the requested size, the slack the inner allocator gave
+//! on top (the returned length minus the size) and the alignment's logarithm. `Option<Record>` is
+//! 16 bytes too, so that records travel between functions in registers. Backtraces, when a trace
+//! captures them, live in a second table, which is empty otherwise and then costs nothing.
 
-#[cfg(feature = "std")]
-use super::Backtrace;
-use super::{AddressHash, Bookkeeping, Record};
+use core::num::NonZeroU8;
 
-/// One block's entry.
-#[derive(Clone, Copy)]
-struct Compact {
+use super::{AddressHash, Backtrace, Bookkeeping};
+use crate::Layout;
+
+/// What a tracking trace knows of a live block, apart from its backtrace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Record {
     /// The size it was requested with (or last grown or shrunk to).
     size: usize,
     /// The returned length minus `size`, or `u32::MAX` if it does not fit below that: then the
     /// length counts as unbounded (every size from `size` up fits), so that no free of such a
-    /// block is ever called misuse; only a far too large free goes unnoticed.
+    /// block is ever called misuse; only a far too large free of it goes unnoticed.
     slack: u32,
-    /// The alignment's base-2 logarithm.
-    align_shift: u8,
+    /// The alignment's base-2 logarithm, plus one (so that `Option<Record>` needs no more room).
+    align_code: NonZeroU8,
 }
 
-impl Compact {
-    fn of(record: &Record) -> Self {
+impl Record {
+    /// The record of a block requested with `size` and `align` whose returned length is `len`.
+    #[inline]
+    pub(super) fn new(size: usize, len: usize, align: usize) -> Self {
+        debug_assert!(align.is_power_of_two() && len >= size);
         Self {
-            size: record.size,
-            slack: u32::try_from(record.len - record.size).unwrap_or(u32::MAX),
-            align_shift: record.align.trailing_zeros() as u8,
+            size,
+            slack: u32::try_from(len - size).unwrap_or(u32::MAX),
+            // At most 64 (`usize::BITS - 1 + 1`), never 0.
+            align_code: NonZeroU8::new(align.trailing_zeros() as u8 + 1).unwrap_or(NonZeroU8::MIN),
         }
     }
 
-    fn align(self) -> usize {
-        1 << self.align_shift
+    /// The size it was requested with.
+    #[inline]
+    pub(super) fn size(self) -> usize {
+        self.size
     }
 
-    fn len(self) -> usize {
+    /// The length the inner allocator returned: the largest size it may be freed with
+    /// (`usize::MAX` if that was too far above the size to keep).
+    #[inline]
+    pub(super) fn len(self) -> usize {
         match self.slack {
             u32::MAX => usize::MAX,
             slack => self.size + slack as usize,
         }
     }
+
+    /// The alignment it was requested with.
+    #[inline]
+    pub(super) fn align(self) -> usize {
+        1 << (self.align_code.get() - 1)
+    }
+
+    /// The layout it was requested with.
+    pub(super) fn layout(self) -> Layout {
+        // SAFETY: `size` and `align` come from a valid `Layout` given by a caller.
+        unsafe { Layout::from_size_align_unchecked(self.size, self.align()) }
+    }
+
+    /// Whether `layout` fits the block, by the `Allocator` contract: the same alignment, and a
+    /// size from the requested one up to the returned length.
+    #[inline]
+    pub(super) fn fits(self, layout: Layout) -> bool {
+        layout.align() == self.align() && (self.size..=self.len()).contains(&layout.size())
+    }
 }
 
-/// The records of every live block, keyed by address.
+/// The records of every live block, keyed by address, and the backtraces of those that have one
+/// (the keys of `backtraces` are always keys of `records`).
 pub(super) struct Live {
-    records: hashbrown::HashMap<usize, Compact, AddressHash, Bookkeeping>,
-    /// The backtraces of the live blocks that have one.
-    #[cfg(feature = "std")]
+    records: hashbrown::HashMap<usize, Record, AddressHash, Bookkeeping>,
     backtraces: hashbrown::HashMap<usize, Backtrace, AddressHash, Bookkeeping>,
 }
 
@@ -56,7 +84,6 @@ impl Live {
     pub(super) const fn new() -> Self {
         Self {
             records: hashbrown::HashMap::with_hasher_in(AddressHash, Bookkeeping {}),
-            #[cfg(feature = "std")]
             backtraces: hashbrown::HashMap::with_hasher_in(AddressHash, Bookkeeping {}),
         }
     }
@@ -66,63 +93,64 @@ impl Live {
         self.records.len()
     }
 
-    /// Records the block at `address`; returns the record it displaces, if the address was live
-    /// already.
-    pub(super) fn insert(&mut self, address: usize, record: Record) -> Option<Record> {
-        let old = self.records.insert(address, Compact::of(&record));
-        #[cfg(feature = "std")]
-        let old_backtrace = match record.backtrace {
-            Some(backtrace) => self.backtraces.insert(address, backtrace),
-            None if self.backtraces.is_empty() => None,
-            None => self.backtraces.remove(&address),
-        };
-        old.map(|old| {
-            Self::expand(
-                old,
-                #[cfg(feature = "std")]
-                old_backtrace,
-            )
-        })
+    /// Records a new block at `address`. If the address was live already (an inner allocator
+    /// that handed out a live block again), returns what it displaced, for the caller to report
+    /// and drop.
+    #[inline]
+    pub(super) fn insert(
+        &mut self,
+        address: usize,
+        record: Record,
+        backtrace: Option<Backtrace>,
+    ) -> Option<(Record, Option<Backtrace>)> {
+        match (self.records.insert(address, record), backtrace) {
+            (None, None) => None,
+            (None, Some(backtrace)) => {
+                self.backtraces.insert(address, backtrace);
+                None
+            }
+            (Some(old), backtrace) => {
+                let old_backtrace = match backtrace {
+                    Some(backtrace) => self.backtraces.insert(address, backtrace),
+                    None => self.backtraces.remove(&address),
+                };
+                Some((old, old_backtrace))
+            }
+        }
     }
 
-    /// Takes the record of the block at `address` out, if it is live.
+    /// Takes the record of the block at `address` out, if it is live. Its backtrace stays, for
+    /// [`take_backtrace`](Self::take_backtrace) or [`restore`](Self::restore).
+    #[inline]
     pub(super) fn remove(&mut self, address: usize) -> Option<Record> {
-        let compact = self.records.remove(&address)?;
-        #[cfg(feature = "std")]
-        let backtrace = if self.backtraces.is_empty() {
+        self.records.remove(&address)
+    }
+
+    /// Puts back a record that [`remove`](Self::remove) took out, with its backtrace.
+    pub(super) fn restore(&mut self, address: usize, record: Record) {
+        self.records.insert(address, record);
+    }
+
+    /// Takes out the backtrace of the block at `address`, whose record is out.
+    #[inline]
+    pub(super) fn take_backtrace(&mut self, address: usize) -> Option<Backtrace> {
+        if self.backtraces.is_empty() {
             None
         } else {
             self.backtraces.remove(&address)
-        };
-        Some(Self::expand(
-            compact,
-            #[cfg(feature = "std")]
-            backtrace,
-        ))
-    }
-
-    /// Every live block's record, in no particular order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (usize, Record)> + '_ {
-        self.records.iter().map(|(&address, &compact)| {
-            (
-                address,
-                Self::expand(
-                    compact,
-                    #[cfg(feature = "std")]
-                    self.backtraces.get(&address).cloned(),
-                ),
-            )
-        })
-    }
-
-    fn expand(compact: Compact, #[cfg(feature = "std")] backtrace: Option<Backtrace>) -> Record {
-        Record {
-            size: compact.size,
-            len: compact.len(),
-            align: compact.align(),
-            #[cfg(feature = "std")]
-            backtrace,
         }
+    }
+
+    /// The backtrace of the block at `address`, if it has one.
+    pub(super) fn backtrace(&self, address: usize) -> Option<&Backtrace> {
+        self.backtraces.get(&address)
+    }
+
+    /// Every live block: its address, record and backtrace, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (usize, Record, Option<Backtrace>)> + '_ {
+        self.records
+            .iter()
+            .map(|(&address, &record)| (address, record, self.backtraces.get(&address).cloned()))
     }
 }
 
@@ -130,86 +158,86 @@ impl Live {
 mod tests {
     use super::*;
 
-    fn record(size: usize, len: usize, align: usize) -> Record {
-        Record {
-            size,
-            len,
-            align,
-            #[cfg(feature = "std")]
-            backtrace: None,
-        }
+    #[test]
+    fn records_are_small_enough_for_registers() {
+        assert_eq!(size_of::<Option<Record>>(), 2 * size_of::<usize>());
     }
 
     #[test]
-    fn records_come_back_as_they_went_in() {
-        let mut live = Live::new();
-        for (i, &(size, len, align)) in [
+    fn records_keep_what_they_are_given() {
+        for (size, len, align) in [
             (1, 1, 1),
             (20, 32, 8),
             (4096, 4096, 4096),
-            (usize::MAX / 2, usize::MAX / 2, 1 << (usize::BITS - 2)),
-            (1, u32::MAX as usize, 2),
-        ]
-        .iter()
-        .enumerate()
-        {
-            let address = 0x1000 * (i + 1);
-            assert!(live.insert(address, record(size, len, align)).is_none());
-            let back = live.remove(address).unwrap();
-            assert_eq!((back.size, back.len, back.align), (size, len, align));
+            (
+                1 << (usize::BITS - 3),
+                1 << (usize::BITS - 3),
+                1 << (usize::BITS - 3),
+            ),
+            (0, u32::MAX as usize - 1, 2),
+        ] {
+            let record = Record::new(size, len, align);
+            assert_eq!(
+                (record.size(), record.len(), record.align()),
+                (size, len, align)
+            );
+            assert_eq!(
+                record.layout(),
+                Layout::from_size_align(size, align).unwrap()
+            );
         }
-        assert_eq!(live.len(), 0);
     }
 
-    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_record_fits_the_layouts_of_the_contract() {
+        let record = Record::new(20, 32, 8);
+        let fits = |size, align| record.fits(Layout::from_size_align(size, align).unwrap());
+        assert!(fits(20, 8) && fits(26, 8) && fits(32, 8));
+        assert!(!fits(19, 8) && !fits(33, 8) && !fits(20, 4) && !fits(20, 16));
+    }
+
     #[test]
     fn a_slack_too_large_to_keep_counts_as_unbounded() {
-        let mut live = Live::new();
-        live.insert(0x10, record(8, 8 + u32::MAX as usize, 8));
-        let back = live.remove(0x10).unwrap();
-        assert_eq!((back.size, back.len), (8, usize::MAX));
-        assert!(back.fits(crate::Layout::from_size_align(8 + (1 << 40), 8).unwrap()));
-        assert!(!back.fits(crate::Layout::from_size_align(7, 8).unwrap()));
+        let record = Record::new(8, 8 + u32::MAX as usize, 8);
+        assert_eq!((record.size(), record.len()), (8, usize::MAX));
+        assert!(record.fits(Layout::from_size_align(usize::MAX / 4, 8).unwrap()));
+        assert!(!record.fits(Layout::from_size_align(7, 8).unwrap()));
     }
 
     #[test]
     fn inserting_a_live_address_again_returns_the_old_record() {
         let mut live = Live::new();
-        live.insert(0x40, record(16, 16, 8));
-        let old = live.insert(0x40, record(32, 48, 16)).unwrap();
-        assert_eq!((old.size, old.len, old.align), (16, 16, 8));
+        assert!(live.insert(0x40, Record::new(16, 16, 8), None).is_none());
+        let (old, _) = live.insert(0x40, Record::new(32, 48, 16), None).unwrap();
+        assert_eq!(old, Record::new(16, 16, 8));
         assert_eq!(live.len(), 1);
-        let now = live.iter().next().unwrap();
-        assert_eq!(
-            (now.0, now.1.size, now.1.len, now.1.align),
-            (0x40, 32, 48, 16)
-        );
+        let (address, now, _) = live.iter().next().unwrap();
+        assert_eq!((address, now), (0x40, Record::new(32, 48, 16)));
+        assert_eq!(live.remove(0x40), Some(now));
+        assert_eq!(live.remove(0x40), None);
     }
 
     #[cfg(feature = "std")]
     #[test]
     fn backtraces_follow_their_block() {
+        let backtrace = || Some(std::sync::Arc::new(std::backtrace::Backtrace::disabled()));
+        let record = Record::new(8, 8, 8);
         let mut live = Live::new();
-        let mut with = record(8, 8, 8);
-        with.backtrace = Some(std::sync::Arc::new(std::backtrace::Backtrace::disabled()));
-        live.insert(0x100, with);
-        live.insert(0x200, record(8, 8, 8));
-        assert!(
-            live.iter()
-                .any(|(a, r)| a == 0x100 && r.backtrace.is_some())
-        );
-        assert!(
-            live.iter()
-                .any(|(a, r)| a == 0x200 && r.backtrace.is_none())
-        );
-        assert!(live.remove(0x100).unwrap().backtrace.is_some());
+        live.insert(0x100, record, backtrace());
+        live.insert(0x200, record, None);
+        assert!(live.iter().any(|(a, _, b)| a == 0x100 && b.is_some()));
+        assert!(live.iter().any(|(a, _, b)| a == 0x200 && b.is_none()));
+        // Out and back (a failed resize): the backtrace stays.
+        let out = live.remove(0x100).unwrap();
+        live.restore(0x100, out);
+        assert!(live.backtrace(0x100).is_some());
+        // Out for good (a free): the backtrace comes out too.
+        live.remove(0x100).unwrap();
+        assert!(live.take_backtrace(0x100).is_some());
         assert!(live.backtraces.is_empty());
-        // A block recorded again without a backtrace loses the one it had.
-        let mut again = record(8, 8, 8);
-        again.backtrace = Some(std::sync::Arc::new(std::backtrace::Backtrace::disabled()));
-        live.insert(0x300, again);
-        live.insert(0x300, record(16, 16, 8));
-        assert!(live.remove(0x300).unwrap().backtrace.is_none());
-        assert!(live.backtraces.is_empty());
+        // A displaced record hands back its backtrace.
+        live.insert(0x300, record, backtrace());
+        let (_, old) = live.insert(0x300, record, None).unwrap();
+        assert!(old.is_some() && live.backtraces.is_empty());
     }
 }
