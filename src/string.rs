@@ -27,6 +27,7 @@ use crate::{AllocError, Allocator, Box, Layout};
 /// map.insert(strdup_in("key-1", &arena), 1);
 /// assert_eq!(map.get("key-1"), Some(&1));
 /// ```
+#[inline]
 pub fn strdup_in<A: Allocator>(s: &str, alloc: A) -> Box<str, A> {
     match try_strdup_in(s, alloc) {
         Ok(copy) => copy,
@@ -54,6 +55,7 @@ pub fn strdup_in<A: Allocator>(s: &str, alloc: A) -> Box<str, A> {
 /// assert!(try_strdup_in("x", &arena).is_err()); // the limit is reached
 /// # Ok::<(), allockit::AllocError>(())
 /// ```
+#[inline]
 pub fn try_strdup_in<A: Allocator>(s: &str, alloc: A) -> Result<Box<str, A>, AllocError> {
     let len = s.len();
     let bytes = if len == 0 {
