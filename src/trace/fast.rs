@@ -82,16 +82,15 @@ impl Fast {
     #[inline(always)]
     pub(super) fn enter(&self) -> bool {
         let gate = self.gate.load(Relaxed);
-        if gate == 0 {
-            return self.claim();
-        }
-        gate != CLOSED && gate == thread_token()
+        // A thread's token is never 0 or `CLOSED`, and `NO_TOKEN` is never a gate, so one
+        // comparison settles the common case.
+        gate == thread_token() || (gate == 0 && self.claim())
     }
 
     #[cold]
     fn claim(&self) -> bool {
         let me = thread_token();
-        me != 0
+        me != NO_TOKEN
             && self.owner.compare_exchange(0, me, Relaxed, Relaxed).is_ok()
             && self.gate.compare_exchange(0, me, Relaxed, Relaxed).is_ok()
     }
@@ -202,8 +201,13 @@ pub(super) fn clamp(value: usize) -> usize {
     if signed(value) < 0 { 0 } else { value }
 }
 
-/// A number for the calling thread, never 0 (0 during thread teardown, when no fast path is
-/// taken). Thread-local without a destructor, so a global allocator may call it.
+/// What [`thread_token`] returns when it has no token to give: during thread teardown, and
+/// always without `std`. Never a thread's token, and never a gate, so no fast path is taken.
+const NO_TOKEN: usize = usize::MAX - 1;
+
+/// A number for the calling thread: never 0, `CLOSED` or `NO_TOKEN` (tokens count up from 1), but
+/// `NO_TOKEN` during thread teardown, when no fast path is taken. Thread-local without a
+/// destructor, so a global allocator may call it.
 #[cfg(feature = "std")]
 #[inline]
 fn thread_token() -> usize {
@@ -220,12 +224,12 @@ fn thread_token() -> usize {
             }
             known => known,
         })
-        .unwrap_or(0)
+        .unwrap_or(NO_TOKEN)
 }
 
 /// Without `std` there are no thread-locals: every call takes the lock.
 #[cfg(not(feature = "std"))]
 #[inline]
 fn thread_token() -> usize {
-    0
+    NO_TOKEN
 }
