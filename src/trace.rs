@@ -21,7 +21,7 @@
 //!   (a double free, or a pointer from another allocator), or with a layout that does not fit the
 //!   block, panics with a message naming the address, the recorded layout and the given one, and
 //!   the inner allocator never sees the bad request. It costs one hash-table insert or remove per
-//!   call under the lock, and 24 bytes of table per live block (hashbrown's load factor adds up to
+//!   call under the lock, and 16 bytes of table per live block (hashbrown's load factor adds up to
 //!   a factor of two); plus a backtrace capture (microseconds) per allocation when
 //!   [backtraces are on](Trace::set_backtraces), kept in a second table.
 //!

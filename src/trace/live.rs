@@ -1,10 +1,13 @@
 //! The live set of a tracking `Trace`: what it knows of every live block, kept small.
 //!
-//! A tracking trace with many live blocks spends most of its time in this set, so each record is
-//! 16 bytes (24 with its key in the table): the requested size, the slack the inner allocator gave
-//! on top (the returned length minus the size) and the alignment's logarithm. `Option<Record>` is
-//! 16 bytes too, so that records travel between functions in registers. Backtraces, when a trace
-//! captures them, live in a second table, which is empty otherwise and then costs nothing.
+//! A tracking trace with many live blocks spends most of its time in this set, and a good part of
+//! it faulting in and rehashing the table as it grows, so the table holds 16 bytes per block: the
+//! address, and the record packed into one word (a 32-bit size, a 16-bit slack and the
+//! alignment's logarithm). The rare record that does not fit (4 GiB or more, or a slack of 64 KiB
+//! or more) is marked in the table and kept whole in a second table. A [`Record`] itself is 16
+//! bytes, `Option<Record>` too, so that records travel between functions in registers.
+//! Backtraces, when a trace captures them, live in a third table, which is empty otherwise and
+//! then costs nothing.
 
 use core::num::NonZeroU8;
 
@@ -73,10 +76,42 @@ impl Record {
     }
 }
 
-/// The records of every live block, keyed by address, and the backtraces of those that have one
-/// (the keys of `backtraces` are always keys of `records`).
+/// A record packed into one word: the size in bits 0..32, the slack in 32..48, the alignment code
+/// in 48..56; or [`Packed::BIG`] for a record kept whole in [`Live::big`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Packed(u64);
+
+impl Packed {
+    /// The mark of a record too large to pack (its alignment code, 0xFF, is never a real one).
+    const BIG: Self = Self(u64::MAX);
+
+    #[inline]
+    fn of(record: Record) -> Option<Self> {
+        let size = u32::try_from(record.size).ok()?;
+        let slack = u16::try_from(record.slack).ok()?;
+        Some(Self(
+            u64::from(size) | u64::from(slack) << 32 | u64::from(record.align_code.get()) << 48,
+        ))
+    }
+
+    /// The record, or `None` for [`Packed::BIG`].
+    #[inline]
+    fn unpack(self) -> Option<Record> {
+        let align_code = NonZeroU8::new((self.0 >> 48) as u8).filter(|_| self != Self::BIG)?;
+        Some(Record {
+            size: (self.0 & 0xFFFF_FFFF) as usize,
+            slack: u32::from((self.0 >> 32) as u16),
+            align_code,
+        })
+    }
+}
+
+/// The records of every live block, keyed by address, and the backtraces of those that have one.
+/// The keys of `big` are the keys of `records` marked [`Packed::BIG`]; the keys of `backtraces`
+/// are keys of `records`.
 pub(super) struct Live {
-    records: hashbrown::HashMap<usize, Record, AddressHash, Bookkeeping>,
+    records: hashbrown::HashMap<usize, Packed, AddressHash, Bookkeeping>,
+    big: hashbrown::HashMap<usize, Record, AddressHash, Bookkeeping>,
     backtraces: hashbrown::HashMap<usize, Backtrace, AddressHash, Bookkeeping>,
 }
 
@@ -84,6 +119,7 @@ impl Live {
     pub(super) const fn new() -> Self {
         Self {
             records: hashbrown::HashMap::with_hasher_in(AddressHash, Bookkeeping {}),
+            big: hashbrown::HashMap::with_hasher_in(AddressHash, Bookkeeping {}),
             backtraces: hashbrown::HashMap::with_hasher_in(AddressHash, Bookkeeping {}),
         }
     }
@@ -103,7 +139,7 @@ impl Live {
         record: Record,
         backtrace: Option<Backtrace>,
     ) -> Option<(Record, Option<Backtrace>)> {
-        match (self.records.insert(address, record), backtrace) {
+        match (self.put(address, record), backtrace) {
             (None, None) => None,
             (None, Some(backtrace)) => {
                 self.backtraces.insert(address, backtrace);
@@ -123,12 +159,27 @@ impl Live {
     /// [`take_backtrace`](Self::take_backtrace) or [`restore`](Self::restore).
     #[inline]
     pub(super) fn remove(&mut self, address: usize) -> Option<Record> {
-        self.records.remove(&address)
+        let packed = self.records.remove(&address)?;
+        packed.unpack().or_else(|| self.big.remove(&address))
     }
 
     /// Puts back a record that [`remove`](Self::remove) took out, with its backtrace.
     pub(super) fn restore(&mut self, address: usize, record: Record) {
-        self.records.insert(address, record);
+        self.put(address, record);
+    }
+
+    /// Puts `record` in the table at `address`, returning the record it displaces.
+    #[inline]
+    fn put(&mut self, address: usize, record: Record) -> Option<Record> {
+        let (packed, old_big) = match Packed::of(record) {
+            Some(packed) => (packed, None),
+            None => (Packed::BIG, self.big.insert(address, record)),
+        };
+        let old = self.records.insert(address, packed)?;
+        // A displaced big record is in `old_big` if the new one is big too, else still in `big`.
+        old.unpack()
+            .or(old_big)
+            .or_else(|| self.big.remove(&address))
     }
 
     /// Takes out the backtrace of the block at `address`, whose record is out.
@@ -148,9 +199,12 @@ impl Live {
 
     /// Every live block: its address, record and backtrace, in no particular order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (usize, Record, Option<Backtrace>)> + '_ {
-        self.records
-            .iter()
-            .map(|(&address, &record)| (address, record, self.backtraces.get(&address).cloned()))
+        self.records.iter().filter_map(|(&address, &packed)| {
+            let record = packed
+                .unpack()
+                .or_else(|| self.big.get(&address).copied())?;
+            Some((address, record, self.backtraces.get(&address).cloned()))
+        })
     }
 }
 
@@ -202,6 +256,32 @@ mod tests {
         assert_eq!((record.size(), record.len()), (8, usize::MAX));
         assert!(record.fits(Layout::from_size_align(usize::MAX / 4, 8).unwrap()));
         assert!(!record.fits(Layout::from_size_align(7, 8).unwrap()));
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn records_too_large_to_pack_are_kept_whole() {
+        let small = Record::new(24, 32, 8);
+        let huge_size = Record::new(1 << 32, 1 << 32, 16);
+        let huge_slack = Record::new(8, 8 + (1 << 16), 8);
+        assert!(Packed::of(small).is_some());
+        assert!(Packed::of(huge_size).is_none() && Packed::of(huge_slack).is_none());
+        let mut live = Live::new();
+        for (i, record) in [small, huge_size, huge_slack].into_iter().enumerate() {
+            assert!(live.insert(i * 16, record, None).is_none());
+        }
+        assert_eq!(live.big.len(), 2);
+        let mut all: alloc::vec::Vec<_> = live.iter().map(|(a, r, _)| (a, r)).collect();
+        all.sort_by_key(|&(a, _)| a);
+        assert_eq!(all, [(0, small), (16, huge_size), (32, huge_slack)]);
+        // Displacing, in each direction, hands back the old record and leaves no stale big one.
+        assert_eq!(live.insert(0, huge_size, None).unwrap().0, small);
+        assert_eq!(live.insert(16, small, None).unwrap().0, huge_size);
+        assert_eq!(live.insert(32, huge_size, None).unwrap().0, huge_slack);
+        assert_eq!(live.remove(0), Some(huge_size));
+        assert_eq!(live.remove(16), Some(small));
+        assert_eq!(live.remove(32), Some(huge_size));
+        assert!(live.big.is_empty() && live.len() == 0);
     }
 
     #[test]
