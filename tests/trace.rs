@@ -24,6 +24,45 @@ fn alloc<A: Allocator>(a: &A, l: Layout) -> NonNull<u8> {
     a.allocate(l).expect("a small request succeeds").cast()
 }
 
+/// Peaks through a sawtooth of rises (allocations, a grow) and falls (frees, a shrink), at both
+/// levels: a peak stays once the live figures fall from it, and a snapshot while they rise sees it.
+#[test]
+fn peaks_are_exact_through_rises_and_falls() {
+    for level in [Level::Counters, Level::Tracking] {
+        let trace = Trace::with_level(Platform, level);
+        let l = layout(32, 8);
+        let mut blocks: Vec<NonNull<u8>> = (0..4).map(|_| alloc(&trace, l)).collect();
+        // Rising, with no free yet: the peak is the present.
+        let s = trace.stats();
+        assert_eq!((s.peak_blocks, s.peak_bytes), (4, 128), "{level:?}");
+        for block in blocks.drain(1..) {
+            // SAFETY: live with `l`, freed once.
+            unsafe { trace.deallocate(block, l) };
+        }
+        blocks.extend((0..2).map(|_| alloc(&trace, l)));
+        let s = trace.stats();
+        assert_eq!((s.live_blocks, s.peak_blocks, s.peak_bytes), (3, 4, 128));
+        // A new, higher peak reached through a grow, then given back by a shrink.
+        // SAFETY: `blocks[0]` is live with `l`.
+        let grown = unsafe { trace.grow(blocks[0], l, layout(200, 8)) }.unwrap();
+        // SAFETY: live with (200, 8).
+        blocks[0] = unsafe { trace.shrink(grown.cast(), layout(200, 8), l) }
+            .unwrap()
+            .cast();
+        for block in blocks.drain(..) {
+            // SAFETY: live with `l`, freed once.
+            unsafe { trace.deallocate(block, l) };
+        }
+        let s = trace.stats();
+        assert_eq!((s.live_blocks, s.live_bytes), (0, 0));
+        assert_eq!(
+            (s.peak_blocks, s.peak_bytes),
+            (4, 32 * 2 + 200),
+            "{level:?}"
+        );
+    }
+}
+
 #[test]
 fn counters_follow_every_call_exactly() {
     for level in [Level::Counters, Level::Tracking] {
