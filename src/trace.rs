@@ -926,7 +926,51 @@ enum Resize {
     Shrink,
 }
 
+impl Resize {
+    /// The call's name, for panic messages.
+    fn name(self) -> &'static str {
+        match self {
+            Resize::Grow => "grow",
+            Resize::GrowZeroed => "grow_zeroed",
+            Resize::Shrink => "shrink",
+        }
+    }
+
+    /// Makes this call of `inner`.
+    ///
+    /// # Safety
+    ///
+    /// The contract of the `Allocator` method this call names, for `ptr`, `old` and `new`.
+    #[inline(always)]
+    unsafe fn call<A: Allocator>(
+        self,
+        inner: &A,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: the caller's guarantees, for the method named.
+        unsafe {
+            match self {
+                Resize::Grow => inner.grow(ptr, old, new),
+                Resize::GrowZeroed => inner.grow_zeroed(ptr, old, new),
+                Resize::Shrink => inner.shrink(ptr, old, new),
+            }
+        }
+    }
+}
+
 impl<A: Allocator> Trace<A> {
+    /// `allocate_zeroed` of the inner allocator if `zeroed`, else `allocate`; nothing counted.
+    #[inline(always)]
+    fn allocate_inner(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
+        if zeroed {
+            self.inner.allocate_zeroed(layout)
+        } else {
+            self.inner.allocate(layout)
+        }
+    }
+
     /// An allocation of `layout` from the inner allocator (`allocate_zeroed` if `zeroed`),
     /// counted, and recorded at the tracking level.
     #[inline(always)]
@@ -935,11 +979,7 @@ impl<A: Allocator> Trace<A> {
             return Ok(crate::dangling(layout));
         }
         if self.use_fast() {
-            let result = if zeroed {
-                self.inner.allocate_zeroed(layout)
-            } else {
-                self.inner.allocate(layout)
-            };
+            let result = self.allocate_inner(layout, zeroed);
             match result {
                 Ok(_) => self.fast.allocation(layout.size(), self.locked_live()),
                 Err(AllocError) => self.fast.failure(),
@@ -954,20 +994,13 @@ impl<A: Allocator> Trace<A> {
     /// that the fast path stays small enough to inline into callers.
     #[inline(never)]
     fn allocate_locked(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
-        let call = |inner: &A| {
-            if zeroed {
-                inner.allocate_zeroed(layout)
-            } else {
-                inner.allocate(layout)
-            }
-        };
         let backtrace = self.capture();
         if self.level == Level::Tracking && !self.limited.load(Ordering::Relaxed) {
-            let result = call(&self.inner);
+            let result = self.allocate_inner(layout, zeroed);
             return self.count_and_record(result, layout, backtrace);
         }
         let undo = self.reserve(layout.size(), Event::Allocation)?;
-        match call(&self.inner) {
+        match self.allocate_inner(layout, zeroed) {
             Ok(block) => {
                 self.record(block, layout, backtrace);
                 Ok(block)
@@ -1028,13 +1061,7 @@ impl<A: Allocator> Trace<A> {
         if self.use_fast() {
             // SAFETY: the caller's guarantees, passed on: `ptr` is a block of `inner` that `old`
             // fits, and `new` is larger or smaller as the call says.
-            let result = unsafe {
-                match how {
-                    Resize::Grow => self.inner.grow(ptr, old, new),
-                    Resize::GrowZeroed => self.inner.grow_zeroed(ptr, old, new),
-                    Resize::Shrink => self.inner.shrink(ptr, old, new),
-                }
-            };
+            let result = unsafe { how.call(&self.inner, ptr, old, new) };
             match (&result, how) {
                 (Err(AllocError), _) => self.fast.failure(),
                 (Ok(_), Resize::Shrink) => self.fast.shrinkage(old.size() - new.size()),
@@ -1063,11 +1090,7 @@ impl<A: Allocator> Trace<A> {
         new: Layout,
         how: Resize,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        let call = match how {
-            Resize::Grow => "grow",
-            Resize::GrowZeroed => "grow_zeroed",
-            Resize::Shrink => "shrink",
-        };
+        let call = how.name();
         // At the tracking level the record is out of the live set while `inner` works, so that
         // no other thread can see the old address as live if `inner` moves the block.
         let record = self.take_record(ptr, old, call, false);
@@ -1087,13 +1110,7 @@ impl<A: Allocator> Trace<A> {
         };
         // SAFETY: the caller's guarantees, passed on: `ptr` is a block of `inner` that `old` fits
         // (checked above at the tracking level), and `new` is larger or smaller as the call says.
-        let result = unsafe {
-            match how {
-                Resize::Grow => self.inner.grow(ptr, old, new),
-                Resize::GrowZeroed => self.inner.grow_zeroed(ptr, old, new),
-                Resize::Shrink => self.inner.shrink(ptr, old, new),
-            }
-        };
+        let result = unsafe { how.call(&self.inner, ptr, old, new) };
         let block = match result {
             Ok(block) => block,
             Err(AllocError) => {
