@@ -108,7 +108,8 @@ impl Packed {
 
 /// The records of every live block, keyed by address, and the backtraces of those that have one.
 /// The keys of `big` are the keys of `records` marked [`Packed::BIG`]; the keys of `backtraces`
-/// are keys of `records`.
+/// are keys of `records`, or of records that [`Live::remove`] took out and that are on their way
+/// back ([`Live::restore`]) or to a new address.
 pub(super) struct Live {
     records: hashbrown::HashMap<usize, Packed, AddressHash, Bookkeeping>,
     big: hashbrown::HashMap<usize, Record, AddressHash, Bookkeeping>,
