@@ -12,9 +12,11 @@
 //! - [`Level::Counters`] ([`Trace::new`]): counts allocations, frees, grows, shrinks, failures and
 //!   bytes, with live and peak figures. Cheap enough to leave on in production: the first thread
 //!   to allocate through a trace owns a set of counters that it updates with plain loads and
-//!   stores, no atomic read-modify-write (a few nanoseconds per call); other threads, and every
-//!   call while a [limit](Trace::set_limit) is set, take one uncontended lock (an atomic swap
-//!   and a store) around a few additions. A snapshot adds the two sides up.
+//!   stores, no atomic read-modify-write (a few nanoseconds per call; its peaks are worked out at
+//!   the first free after a run of allocations, not at each one); other threads, and that
+//!   thread's allocations and resizes while a [limit](Trace::set_limit) is set, take one
+//!   uncontended lock (an atomic swap and a store) around a few additions. A snapshot adds the
+//!   two sides up.
 //! - [`Level::Tracking`] ([`Trace::with_tracking`]): also records every live block (address, size,
 //!   alignment, block length, and optionally a backtrace) in a hash table. This is what lists
 //!   leaks, and what catches misuse: freeing, growing or shrinking a pointer that is not live
@@ -259,11 +261,14 @@ impl Stats {
         self.note_growth(size, other);
     }
 
+    /// A free of `size` bytes; `other` as for `note_shrinkage`.
     #[inline]
-    fn note_deallocation(&mut self, size: usize) {
+    fn note_deallocation(&mut self, size: usize, other: (usize, usize)) {
+        self.raise_peaks(other);
         self.deallocations += 1;
         self.live_blocks = self.live_blocks.wrapping_sub(1);
-        self.note_shrinkage(size);
+        self.bytes_freed = self.bytes_freed.wrapping_add(size);
+        self.live_bytes = self.live_bytes.wrapping_sub(size);
     }
 
     #[inline]
@@ -273,8 +278,12 @@ impl Stats {
         self.raise_peaks(other);
     }
 
+    /// A fall of `bytes` live bytes. The peaks are raised first, to what was live on both sides
+    /// before it (`other`: the fast side's figures), since the fast side leaves the peak of a
+    /// run of its allocations for the next fall to raise.
     #[inline]
-    fn note_shrinkage(&mut self, bytes: usize) {
+    fn note_shrinkage(&mut self, bytes: usize, other: (usize, usize)) {
+        self.raise_peaks(other);
         self.bytes_freed = self.bytes_freed.wrapping_add(bytes);
         self.live_bytes = self.live_bytes.wrapping_sub(bytes);
     }
@@ -444,7 +453,8 @@ impl<A> Trace<A> {
         state.limit = limit.unwrap_or(usize::MAX);
         self.limited.store(limit.is_some(), Ordering::Relaxed);
         if self.level == Level::Counters {
-            // With a limit every call goes through the lock, where the limit is checked.
+            // With a limit every allocation and resize goes through the lock, where the limit is
+            // checked. (The owner's frees need no check, and stay on the fast path.)
             self.fast.set_open(limit.is_none());
         }
     }
@@ -704,7 +714,9 @@ impl<A> Trace<A> {
         };
         if record.fits(layout) {
             if free {
-                state.stats.note_deallocation(record.size());
+                state
+                    .stats
+                    .note_deallocation(record.size(), self.fast.net());
                 self.publish(&state.stats);
                 let next = state.freed_next;
                 state.freed[next] = (address, record.size(), record.align());
@@ -744,7 +756,7 @@ impl<A> Trace<A> {
     #[inline]
     fn note_deallocate(&self, size: usize) {
         let mut state = self.state.lock();
-        state.stats.note_deallocation(size);
+        state.stats.note_deallocation(size, self.fast.net());
         self.publish(&state.stats);
     }
 
@@ -872,19 +884,19 @@ unsafe impl<A: Allocator> Allocator for Trace<A> {
         self.allocate_with(layout, true)
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         if layout.size() == 0 {
             return;
         }
-        if self.use_fast() {
+        if self.fast.enter_settled() {
             self.fast.deallocation(layout.size());
             // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`:
             // a block of `inner`.
             return unsafe { self.inner.deallocate(ptr, layout) };
         }
         // SAFETY: the caller's guarantees, passed on.
-        unsafe { self.deallocate_locked(ptr, layout) }
+        unsafe { self.deallocate_slow(ptr, layout) }
     }
 
     unsafe fn grow(
@@ -981,7 +993,7 @@ impl<A: Allocator> Trace<A> {
         if self.use_fast() {
             let result = self.allocate_inner(layout, zeroed);
             match result {
-                Ok(_) => self.fast.allocation(layout.size(), self.locked_live()),
+                Ok(_) => self.fast.allocation(layout.size()),
                 Err(AllocError) => self.fast.failure(),
             }
             return result;
@@ -1012,8 +1024,28 @@ impl<A: Allocator> Trace<A> {
         }
     }
 
-    /// `deallocate` off the fast path: counted through the lock, with the record taken out (and
-    /// checked) at the tracking level. Out of line, as `allocate_locked` is.
+    /// `deallocate` off its shortest path: on the fast path by the owner after a rise (the peaks
+    /// are raised first), or else through the lock. Out of line, as `allocate_locked` is, so
+    /// that the shortest path inlines; and small itself, the locked path being out of line too.
+    ///
+    /// # Safety
+    ///
+    /// As for `Allocator::deallocate`, with a non-zero-sized `layout`.
+    #[inline(never)]
+    unsafe fn deallocate_slow(&self, ptr: NonNull<u8>, layout: Layout) {
+        if self.fast.owns() {
+            self.fast.settle(|| self.locked_live());
+            self.fast.deallocation(layout.size());
+            // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`:
+            // a block of `inner`.
+            return unsafe { self.inner.deallocate(ptr, layout) };
+        }
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { self.deallocate_locked(ptr, layout) }
+    }
+
+    /// `deallocate` through the lock: counted there, with the record taken out (and checked) at
+    /// the tracking level.
     ///
     /// # Safety
     ///
@@ -1064,10 +1096,10 @@ impl<A: Allocator> Trace<A> {
             let result = unsafe { how.call(&self.inner, ptr, old, new) };
             match (&result, how) {
                 (Err(AllocError), _) => self.fast.failure(),
-                (Ok(_), Resize::Shrink) => self.fast.shrinkage(old.size() - new.size()),
-                (Ok(_), _) => self
+                (Ok(_), Resize::Shrink) => self
                     .fast
-                    .growth(new.size() - old.size(), self.locked_live()),
+                    .shrinkage(old.size() - new.size(), || self.locked_live()),
+                (Ok(_), _) => self.fast.growth(new.size() - old.size()),
             }
             return result;
         }
@@ -1128,7 +1160,9 @@ impl<A: Allocator> Trace<A> {
             let mut state = self.state.lock();
             if how == Resize::Shrink {
                 state.stats.shrinks += 1;
-                state.stats.note_shrinkage(old_size - new.size());
+                state
+                    .stats
+                    .note_shrinkage(old_size - new.size(), self.fast.net());
                 self.publish(&state.stats);
             }
             if record.is_some() {

@@ -1,14 +1,27 @@
 //! The counters-level fast path of `Trace`: counters that one thread, the first to allocate
 //! through the trace, updates without any atomic read-modify-write.
 //!
-//! Every other thread, every trace with a limit, and every tracking trace goes through the lock
-//! instead. The owner's counters are atomics written with plain (`Relaxed`) loads and stores:
+//! Every other thread, every tracking trace, and every allocation or resize while a limit is set
+//! goes through the lock instead. (The owner's frees stay on the fast path under a limit: a free
+//! only lowers what is live, and the limit check adds this side's figures, so a free it has not
+//! seen yet can make the check stricter for a moment, never looser.) The owner's counters are atomics written with plain (`Relaxed`) loads and stores:
 //! only the owner writes them, so no update is lost, and any thread may read them. A snapshot adds
 //! them to the locked counters; once the threads have joined, the sum is exact.
 //!
 //! Each side computes its peaks from its own live figures plus the other side's latest
 //! published ones, so a peak is the most that was live at some call: exact when calls do not
 //! overlap in time, and within what overlapping calls held otherwise.
+//!
+//! The fast side does not raise its peaks on every allocation. What is live only reaches a new
+//! high just before it falls, so an allocation (or a grow) just marks the side as rising (it
+//! closes `free_key`), and the first free (or shrink) after it raises the peaks to what was live
+//! before it took its bytes back, and opens `free_key` again. The
+//! locked side raises its peaks after every rise and before every fall, and a snapshot takes
+//! what is live now as a peak too, so no high is missed: a run of allocations costs two counter
+//! updates and one store each, and the peak is worked out once, at the run's end.
+//!
+//! A free then costs one comparison, of `free_key` with the thread's token, and two counter
+//! updates: `free_key` is the owner's token while its peaks are settled, and `CLOSED` otherwise.
 
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -17,10 +30,14 @@ use super::Stats;
 /// The owner's counters (see the module docs). All `wrapping`: blocks allocated on one side and
 /// freed on the other make one side's live figures go "below zero" for a while.
 pub(super) struct Fast {
-    /// The token of the thread that may take the fast path now: the owner, 0 while nobody owns
-    /// the counters, or `CLOSED` while the trace must take its lock for every call (tracking, or
-    /// a limit). One load tells the caller all three.
+    /// The token of the thread whose allocations and resizes may take the fast path now: the
+    /// owner, `UNOWNED` while nobody owns the counters, or `CLOSED` while the trace must take its
+    /// lock for them (tracking, or a limit). One load tells the caller all three.
     gate: AtomicUsize,
+    /// The token of the thread whose frees may take the shortest path: the owner's while its
+    /// peaks are settled, `CLOSED` while nobody owns the counters or the owner's side is rising
+    /// (see the module docs). Written by the owner only, once it has claimed the counters.
+    free_key: AtomicUsize,
     /// The token of the thread that owns these counters, or 0 while nobody does.
     owner: AtomicUsize,
     allocations: AtomicUsize,
@@ -36,6 +53,10 @@ pub(super) struct Fast {
 
 /// The `gate` of a trace that takes its lock for every call.
 const CLOSED: usize = usize::MAX;
+
+/// The `gate` while the fast path is open and no thread owns the counters yet. Never a token,
+/// and not 0, so that a thread that has no token yet (0) matches no gate.
+const UNOWNED: usize = usize::MAX - 2;
 
 /// Adds `n` to a counter only this thread writes.
 #[inline(always)]
@@ -63,7 +84,8 @@ impl Fast {
     /// Counters whose fast path is open (`open`), or closed for good (a tracking trace).
     pub(super) const fn new(open: bool) -> Self {
         Self {
-            gate: AtomicUsize::new(if open { 0 } else { CLOSED }),
+            gate: AtomicUsize::new(if open { UNOWNED } else { CLOSED }),
+            free_key: AtomicUsize::new(CLOSED),
             owner: AtomicUsize::new(0),
             allocations: AtomicUsize::new(0),
             deallocations: AtomicUsize::new(0),
@@ -81,25 +103,52 @@ impl Fast {
     /// the counters, claiming them if nobody does yet.
     #[inline(always)]
     pub(super) fn enter(&self) -> bool {
+        // No gate is 0 (a thread without a token yet) or `NO_TOKEN`, and no token is `UNOWNED`
+        // or `CLOSED`, so one comparison settles the common case.
         let gate = self.gate.load(Relaxed);
-        // A thread's token is never 0 or `CLOSED`, and `NO_TOKEN` is never a gate, so one
-        // comparison settles the common case.
-        gate == thread_token() || (gate == 0 && self.claim())
+        gate == token() || (gate == UNOWNED && self.claim())
+    }
+
+    /// Whether the calling thread may free on the fast path with nothing more to do than count
+    /// the free: it owns the counters and its peaks are settled (it has not allocated since its
+    /// last fall). Otherwise [`owns`](Self::owns) and [`settle`](Self::settle) decide, out of line.
+    #[inline(always)]
+    pub(super) fn enter_settled(&self) -> bool {
+        self.free_key.load(Relaxed) == token()
+    }
+
+    /// Whether the calling thread owns the counters (it may free on the fast path, after
+    /// [`settle`](Self::settle)).
+    #[inline(always)]
+    pub(super) fn owns(&self) -> bool {
+        // A thread without a token yet (0) owns nothing: a claim gives the claimer a token.
+        let owner = self.owner.load(Relaxed);
+        owner != 0 && owner == token()
     }
 
     #[cold]
     fn claim(&self) -> bool {
         let me = thread_token();
-        me != NO_TOKEN
+        let claimed = me != NO_TOKEN
             && self.owner.compare_exchange(0, me, Relaxed, Relaxed).is_ok()
-            && self.gate.compare_exchange(0, me, Relaxed, Relaxed).is_ok()
+            && self
+                .gate
+                .compare_exchange(UNOWNED, me, Relaxed, Relaxed)
+                .is_ok();
+        if claimed {
+            self.free_key.store(me, Relaxed);
+        }
+        claimed
     }
 
-    /// Closes the fast path (`false`, while a limit is set) or opens it again (`true`). Calls
-    /// already on it finish there.
+    /// Closes the fast path of allocations and resizes (`false`, while a limit is set) or opens
+    /// it again (`true`). Calls already on it finish there; the owner's frees stay on it.
     pub(super) fn set_open(&self, open: bool) {
         let gate = if open {
-            self.owner.load(Relaxed)
+            match self.owner.load(Relaxed) {
+                0 => UNOWNED,
+                owner => owner,
+            }
         } else {
             CLOSED
         };
@@ -119,44 +168,55 @@ impl Fast {
         )
     }
 
-    /// An allocation of `size` bytes; `other` is the locked side's live blocks and bytes.
+    /// An allocation of `size` bytes.
     #[inline(always)]
-    pub(super) fn allocation(&self, size: usize, other: (usize, usize)) {
-        let allocations = bump(&self.allocations, 1);
-        let bytes = bump(&self.bytes_allocated, size);
-        let blocks_live = allocations
-            .wrapping_sub(self.deallocations.load(Relaxed))
-            .wrapping_add(other.0);
-        let bytes_live = bytes
-            .wrapping_sub(self.bytes_freed.load(Relaxed))
-            .wrapping_add(other.1);
-        raise(&self.peak_blocks, blocks_live);
-        raise(&self.peak_bytes, bytes_live);
+    pub(super) fn allocation(&self, size: usize) {
+        bump(&self.allocations, 1);
+        bump(&self.bytes_allocated, size);
+        self.free_key.store(CLOSED, Relaxed);
     }
 
-    /// A deallocation of `size` bytes.
+    /// A deallocation of `size` bytes, once the peaks are settled (see
+    /// [`enter_settled`](Self::enter_settled) and [`settle`](Self::settle)).
     #[inline(always)]
     pub(super) fn deallocation(&self, size: usize) {
         bump(&self.deallocations, 1);
         bump(&self.bytes_freed, size);
     }
 
-    /// A grow by `extra` bytes; `other` as for `allocation`.
+    /// A grow by `extra` bytes.
     #[inline(always)]
-    pub(super) fn growth(&self, extra: usize, other: (usize, usize)) {
+    pub(super) fn growth(&self, extra: usize) {
         bump(&self.grows, 1);
-        let bytes = bump(&self.bytes_allocated, extra);
-        let bytes_live = bytes
-            .wrapping_sub(self.bytes_freed.load(Relaxed))
-            .wrapping_add(other.1);
-        raise(&self.peak_bytes, bytes_live);
+        bump(&self.bytes_allocated, extra);
+        self.free_key.store(CLOSED, Relaxed);
     }
 
-    /// A shrink by `bytes`.
+    /// A shrink by `bytes`; `other` as for `deallocation`.
     #[inline(always)]
-    pub(super) fn shrinkage(&self, bytes: usize) {
+    pub(super) fn shrinkage(&self, bytes: usize, other: impl FnOnce() -> (usize, usize)) {
+        self.settle(other);
         bump(&self.shrinks, 1);
         bump(&self.bytes_freed, bytes);
+    }
+
+    /// Before a fall on the fast path (by the owner): if this side has allocated or grown since
+    /// it last did so, raises the peaks to what is live now on both sides (`other` gives the
+    /// locked side's figures) and reopens `free_key`.
+    #[inline(always)]
+    pub(super) fn settle(&self, other: impl FnOnce() -> (usize, usize)) {
+        if self.free_key.load(Relaxed) == CLOSED {
+            self.raise_peaks(other());
+        }
+    }
+
+    /// [`settle`](Self::settle)'s work.
+    #[inline]
+    fn raise_peaks(&self, other: (usize, usize)) {
+        self.free_key.store(self.owner.load(Relaxed), Relaxed);
+        let (blocks, bytes) = self.net();
+        raise(&self.peak_blocks, blocks.wrapping_add(other.0));
+        raise(&self.peak_bytes, bytes.wrapping_add(other.1));
     }
 
     /// A request the inner allocator refused.
@@ -205,15 +265,27 @@ pub(super) fn clamp(value: usize) -> usize {
 /// always without `std`. Never a thread's token, and never a gate, so no fast path is taken.
 const NO_TOKEN: usize = usize::MAX - 1;
 
-/// A number for the calling thread: never 0, `CLOSED` or `NO_TOKEN` (tokens count up from 1), but
-/// `NO_TOKEN` during thread teardown, when no fast path is taken. Thread-local without a
-/// destructor, so a global allocator may call it.
 #[cfg(feature = "std")]
-#[inline]
+std::thread_local! {
+    /// The calling thread's token, 0 until [`thread_token`] gives it one. Without a destructor,
+    /// so a global allocator may read it.
+    static TOKEN: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+/// The calling thread's token as it stands: 0 if it has none yet (which matches no gate), and
+/// `NO_TOKEN` during thread teardown. One thread-local load.
+#[cfg(feature = "std")]
+#[inline(always)]
+fn token() -> usize {
+    TOKEN.try_with(core::cell::Cell::get).unwrap_or(NO_TOKEN)
+}
+
+/// A number for the calling thread, given on its first call: never 0, `UNOWNED`, `CLOSED` or
+/// `NO_TOKEN` (tokens count up from 1), but `NO_TOKEN` during thread teardown, when no fast path
+/// is taken.
+#[cfg(feature = "std")]
+#[cold]
 fn thread_token() -> usize {
-    std::thread_local! {
-        static TOKEN: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
-    }
     static NEXT: AtomicUsize = AtomicUsize::new(1);
     TOKEN
         .try_with(|token| match token.get() {
@@ -229,7 +301,14 @@ fn thread_token() -> usize {
 
 /// Without `std` there are no thread-locals: every call takes the lock.
 #[cfg(not(feature = "std"))]
-#[inline]
+#[inline(always)]
+fn token() -> usize {
+    NO_TOKEN
+}
+
+/// Without `std` there are no thread-locals: every call takes the lock.
+#[cfg(not(feature = "std"))]
+#[cold]
 fn thread_token() -> usize {
     NO_TOKEN
 }
