@@ -619,6 +619,59 @@ fn blocks_may_cross_between_the_owning_thread_and_the_others() {
     assert!(trace.check_leaks().is_ok());
 }
 
+/// The owner leaves the peak of a run of its allocations for its next free to record. A free on
+/// another thread before that, and a snapshot, must still see the peak.
+#[test]
+fn a_peak_the_owner_has_not_recorded_yet_survives_a_free_on_another_thread() {
+    let trace = Trace::new(Platform);
+    let l = layout(40, 8);
+    let mut blocks: Vec<Sent> = (0..3).map(|_| Sent(alloc(&trace, l))).collect();
+    let s = trace.stats();
+    assert_eq!((s.live_blocks, s.peak_blocks, s.peak_bytes), (3, 3, 120));
+    let last = blocks.pop().unwrap();
+    let shared = &trace;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let last = last;
+            // SAFETY: `last` is live with `l`; freed once, on this other thread.
+            unsafe { shared.deallocate(last.0, l) };
+        });
+    });
+    for block in blocks {
+        // SAFETY: live with `l`, freed once, by the owner.
+        unsafe { trace.deallocate(block.0, l) };
+    }
+    let s = trace.stats();
+    assert_eq!((s.live_blocks, s.live_bytes), (0, 0));
+    assert_eq!((s.peak_blocks, s.peak_bytes), (3, 120));
+}
+
+/// Under a limit the owner's allocations go through the lock, where the limit is checked, but its
+/// frees stay on the fast path: they must count, and make room at once.
+#[test]
+fn the_owners_frees_under_a_limit_count_and_make_room() {
+    let inner = Trace::new(Platform);
+    let trace = Trace::new(&inner);
+    let a = alloc(&trace, layout(80, 8)); // this thread becomes the owner
+    trace.set_limit(Some(100));
+    assert_eq!(trace.allocate(layout(40, 8)), Err(AllocError));
+    // SAFETY: `a` is live with (80, 8), freed once.
+    unsafe { trace.deallocate(a, layout(80, 8)) };
+    let b = alloc(&trace, layout(100, 8));
+    let s = trace.stats();
+    assert_eq!((s.allocations, s.deallocations, s.failures), (2, 1, 1));
+    assert_eq!((s.live_blocks, s.live_bytes, s.peak_bytes), (1, 100, 100));
+    assert_eq!(
+        inner.stats().allocations,
+        2,
+        "the refused request never reached it"
+    );
+    // SAFETY: `b` is live with (100, 8), freed once.
+    unsafe { trace.deallocate(b, layout(100, 8)) };
+    assert!(trace.check_leaks().is_ok());
+    assert_eq!(trace.stats().live_bytes, 0);
+}
+
 #[test]
 fn a_shared_trace_is_sync_and_an_arena_trace_is_not() {
     fn sync<T: Sync>(_: &T) {}
