@@ -884,19 +884,20 @@ unsafe impl<A: Allocator> Allocator for Trace<A> {
         self.allocate_with(layout, true)
     }
 
-    #[inline(always)]
+    #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         if layout.size() == 0 {
             return;
         }
-        if self.fast.enter_settled() {
+        if self.fast.owns() {
+            self.fast.settle(|| self.locked_live());
             self.fast.deallocation(layout.size());
             // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`:
             // a block of `inner`.
             return unsafe { self.inner.deallocate(ptr, layout) };
         }
         // SAFETY: the caller's guarantees, passed on.
-        unsafe { self.deallocate_slow(ptr, layout) }
+        unsafe { self.deallocate_locked(ptr, layout) }
     }
 
     unsafe fn grow(
@@ -1022,26 +1023,6 @@ impl<A: Allocator> Trace<A> {
                 Err(AllocError)
             }
         }
-    }
-
-    /// `deallocate` off its shortest path: on the fast path by the owner after a rise (the peaks
-    /// are raised first), or else through the lock. Out of line, as `allocate_locked` is, so
-    /// that the shortest path inlines; and small itself, the locked path being out of line too.
-    ///
-    /// # Safety
-    ///
-    /// As for `Allocator::deallocate`, with a non-zero-sized `layout`.
-    #[inline(never)]
-    unsafe fn deallocate_slow(&self, ptr: NonNull<u8>, layout: Layout) {
-        if self.fast.owns() {
-            self.fast.settle(|| self.locked_live());
-            self.fast.deallocation(layout.size());
-            // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`:
-            // a block of `inner`.
-            return unsafe { self.inner.deallocate(ptr, layout) };
-        }
-        // SAFETY: the caller's guarantees, passed on.
-        unsafe { self.deallocate_locked(ptr, layout) }
     }
 
     /// `deallocate` through the lock: counted there, with the record taken out (and checked) at
