@@ -63,6 +63,28 @@ fn peaks_are_exact_through_rises_and_falls() {
     }
 }
 
+/// A grow that follows a free, with no allocation between, is a rise of its own: the peak it
+/// reaches must survive the shrink that follows it.
+#[test]
+fn a_grow_alone_raises_the_peak() {
+    for level in [Level::Counters, Level::Tracking] {
+        let trace = Trace::with_level(Platform, level);
+        let l = layout(32, 8);
+        let a = alloc(&trace, l);
+        let b = alloc(&trace, l);
+        // SAFETY: `b` is live with `l`, freed once.
+        unsafe { trace.deallocate(b, l) };
+        // SAFETY: `a` is live with `l`; then with (100, 8).
+        let a = unsafe { trace.grow(a, l, layout(100, 8)) }.unwrap();
+        // SAFETY: `a` is live with (100, 8); then with `l`.
+        let a = unsafe { trace.shrink(a.cast(), layout(100, 8), l) }.unwrap();
+        let s = trace.stats();
+        assert_eq!((s.live_bytes, s.peak_bytes), (32, 100), "{level:?}");
+        // SAFETY: live with `l`, freed once.
+        unsafe { trace.deallocate(a.cast(), l) };
+    }
+}
+
 #[test]
 fn counters_follow_every_call_exactly() {
     for level in [Level::Counters, Level::Tracking] {
