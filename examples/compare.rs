@@ -10,7 +10,11 @@
 //! round), so that a noisy machine slows them all alike and no strategy always runs right after
 //! another (after the platform's many frees, glibc trims its heap and whoever runs next pays the
 //! page faults); the table gives each strategy's median over the rounds and its ratio to
-//! `Platform` measured in the same run. For `seed_map`, `platform_ref` holds the platform by
+//! `Platform` measured in the same run. Its last column is paired: in every round, the
+//! strategy's time over its baseline's in that same round (the inner allocator for a `Trace`,
+//! `arena` for the slab in `bump`, else the platform), and the median of those ratios. A slow
+//! spell of the machine then moves both sides of a ratio together, which the ratio of two
+//! medians taken over different rounds does not promise. For `seed_map`, `platform_ref` holds the platform by
 //! reference: its keys have the layout of the keys of `&Trace<Platform>` (24 bytes, where
 //! `Box<str>` takes 16), so it is the baseline that shows what tracing alone costs.
 //!
@@ -42,10 +46,12 @@ struct Input {
     ptrs: Vec<NonNull<u8>>,
 }
 
-/// One row of the table: a strategy's name, what it stores, and its run of the workload.
+/// One row of the table: a strategy's name, what it stores, the row it is paired with, and its
+/// run of the workload.
 struct Row {
     name: &'static str,
     what: &'static str,
+    baseline: &'static str,
     run: fn(&mut Input) -> usize,
     samples: Vec<f64>,
 }
@@ -54,6 +60,7 @@ fn row<S: Strategy>(workload: &str, what: &'static str) -> Row {
     Row {
         name: S::NAME,
         what,
+        baseline: "platform",
         run: match workload {
             "seed_map" => |input| workloads::seed_map::<S>(&input.keys),
             "bump" => |input| {
@@ -64,6 +71,13 @@ fn row<S: Strategy>(workload: &str, what: &'static str) -> Row {
             other => panic!("unknown workload {other}: seed_map, bump or churn"),
         },
         samples: Vec::new(),
+    }
+}
+
+impl Row {
+    /// Pairs this row with `baseline` instead of the platform (if `baseline` runs).
+    fn vs(self, baseline: &'static str) -> Row {
+        Row { baseline, ..self }
     }
 }
 
@@ -98,16 +112,16 @@ fn main() {
             row::<RawBump>(w, "`Box<str, &Bump>`"),
             row::<SlabPooled>(w, "`Box<str, &Slab>`"),
             row::<SlabStr>(w, "`&str` (leaked into the slab)"),
-            row::<TracedPlatform>(w, "`Box<str, &Trace<Platform>>`"),
-            row::<TracedArena>(w, "`Box<str, &Trace<Arena>>`"),
-            row::<TrackedPlatform>(w, "`Box<str, &Trace<Platform>>`"),
+            row::<TracedPlatform>(w, "`Box<str, &Trace<Platform>>`").vs("platform_ref"),
+            row::<TracedArena>(w, "`Box<str, &Trace<Arena>>`").vs("arena"),
+            row::<TrackedPlatform>(w, "`Box<str, &Trace<Platform>>`").vs("platform_ref"),
             row::<SubsystemVm>(w, "`Box<str, subsystem::Vm>`"),
         ],
         "bump" => vec![
             row::<PlatformBoxed>(w, "freed one by one"),
             row::<ArenaBoxed>(w, "dropped whole"),
             row::<RawBump>(w, "dropped whole"),
-            row::<SlabPooled>(w, "dropped whole"),
+            row::<SlabPooled>(w, "dropped whole").vs("arena"),
         ],
         "churn" => vec![
             row::<PlatformBoxed>(w, "glibc"),
@@ -153,17 +167,42 @@ fn main() {
         }
     }
 
+    // Each row's time over its baseline's in the same round, before the medians sort them.
+    let paired: Vec<Option<(&str, f64)>> = rows
+        .iter()
+        .map(|row| {
+            let base = rows
+                .iter()
+                .find(|b| b.name == row.baseline)
+                .unwrap_or(&rows[0]);
+            if base.name == row.name {
+                return None;
+            }
+            let mut ratios: Vec<f64> = row
+                .samples
+                .iter()
+                .zip(&base.samples)
+                .map(|(x, b)| x / b)
+                .collect();
+            Some((base.name, median(&mut ratios)))
+        })
+        .collect();
     let medians: Vec<f64> = rows.iter_mut().map(|r| median(&mut r.samples)).collect();
     println!("{workload}, N = {n}, {rounds} interleaved rounds, median of each\n");
-    println!("| strategy | | ns per step | vs platform |");
-    println!("|---|---|---:|---:|");
-    for (row, m) in rows.iter().zip(&medians) {
+    println!("| strategy | | ns per step | vs platform | paired, per round |");
+    println!("|---|---|---:|---:|---|");
+    for ((row, m), pair) in rows.iter().zip(&medians).zip(&paired) {
+        let pair = match pair {
+            Some((base, ratio)) => format!("{ratio:.3}x of {base}"),
+            None => String::new(),
+        };
         println!(
-            "| {} | {} | {:.2} | {:.2}x |",
+            "| {} | {} | {:.2} | {:.2}x | {} |",
             row.name,
             row.what,
             m,
-            m / medians[0]
+            m / medians[0],
+            pair
         );
     }
 }
