@@ -582,7 +582,7 @@ impl<A> Trace<A> {
     }
 
     /// Whether this call takes the fast path: counters level, no limit, and the calling thread
-    /// owns the fast counters (claiming them if nobody does). One load decides.
+    /// owns the fast counters. One load decides; the slow paths claim counters nobody owns.
     #[inline(always)]
     fn use_fast(&self) -> bool {
         self.fast.enter()
@@ -992,21 +992,31 @@ impl<A: Allocator> Trace<A> {
             return Ok(crate::dangling(layout));
         }
         if self.use_fast() {
-            let result = self.allocate_inner(layout, zeroed);
-            match result {
-                Ok(_) => self.fast.allocation(layout.size()),
-                Err(AllocError) => self.fast.failure(),
-            }
-            return result;
+            return self.allocate_fast(layout, zeroed);
         }
         self.allocate_locked(layout, zeroed)
     }
 
-    /// [`allocate_with`](Self::allocate_with) off the fast path: through the lock, recording the
-    /// block at the tracking level and checking the limit if there is one. Kept out of line so
-    /// that the fast path stays small enough to inline into callers.
+    /// [`allocate_with`](Self::allocate_with) on the fast path.
+    #[inline(always)]
+    fn allocate_fast(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
+        let result = self.allocate_inner(layout, zeroed);
+        match result {
+            Ok(_) => self.fast.allocation(layout.size()),
+            Err(AllocError) => self.fast.failure(),
+        }
+        result
+    }
+
+    /// [`allocate_with`](Self::allocate_with) off the fast path: on it after all if this thread
+    /// claims the counters now, else through the lock, recording the block at the tracking level
+    /// and checking the limit if there is one. Kept out of line so that the fast path stays small
+    /// enough to inline into callers.
     #[inline(never)]
     fn allocate_locked(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
+        if self.fast.claim() {
+            return self.allocate_fast(layout, zeroed);
+        }
         let backtrace = self.capture();
         if self.level == Level::Tracking && !self.limited.load(Ordering::Relaxed) {
             let result = self.allocate_inner(layout, zeroed);
@@ -1072,25 +1082,42 @@ impl<A: Allocator> Trace<A> {
             return Ok(crate::dangling(new));
         }
         if self.use_fast() {
-            // SAFETY: the caller's guarantees, passed on: `ptr` is a block of `inner` that `old`
-            // fits, and `new` is larger or smaller as the call says.
-            let result = unsafe { how.call(&self.inner, ptr, old, new) };
-            match (&result, how) {
-                (Err(AllocError), _) => self.fast.failure(),
-                (Ok(_), Resize::Shrink) => self
-                    .fast
-                    .shrinkage(old.size() - new.size(), || self.locked_live()),
-                (Ok(_), _) => self.fast.growth(new.size() - old.size()),
-            }
-            return result;
+            // SAFETY: the caller's guarantees, passed on.
+            return unsafe { self.resize_fast(ptr, old, new, how) };
         }
         // SAFETY: the caller's guarantees, passed on; neither layout is zero-sized.
         unsafe { self.resize_locked(ptr, old, new, how) }
     }
 
-    /// [`resize`](Self::resize) off the fast path, for non-zero-sized layouts: through the lock,
-    /// with the record checked and moved at the tracking level. Out of line, as
-    /// `allocate_locked` is.
+    /// [`resize`](Self::resize) on the fast path.
+    ///
+    /// # Safety
+    ///
+    /// As for `resize`.
+    #[inline(always)]
+    unsafe fn resize_fast(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+        how: Resize,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: the caller's guarantees, passed on: `ptr` is a block of `inner` that `old`
+        // fits, and `new` is larger or smaller as the call says.
+        let result = unsafe { how.call(&self.inner, ptr, old, new) };
+        match (&result, how) {
+            (Err(AllocError), _) => self.fast.failure(),
+            (Ok(_), Resize::Shrink) => self
+                .fast
+                .shrinkage(old.size() - new.size(), || self.locked_live()),
+            (Ok(_), _) => self.fast.growth(new.size() - old.size()),
+        }
+        result
+    }
+
+    /// [`resize`](Self::resize) off the fast path, for non-zero-sized layouts: on it after all if
+    /// this thread claims the counters now, else through the lock, with the record checked and
+    /// moved at the tracking level. Out of line, as `allocate_locked` is.
     ///
     /// # Safety
     ///
@@ -1103,6 +1130,10 @@ impl<A: Allocator> Trace<A> {
         new: Layout,
         how: Resize,
     ) -> Result<NonNull<[u8]>, AllocError> {
+        if self.fast.claim() {
+            // SAFETY: the caller's guarantees, passed on.
+            return unsafe { self.resize_fast(ptr, old, new, how) };
+        }
         let call = how.name();
         // At the tracking level the record is out of the live set while `inner` works, so that
         // no other thread can see the old address as live if `inner` moves the block.

@@ -104,13 +104,13 @@ impl Fast {
     }
 
     /// Whether the calling thread may take the fast path: the gate is open and the thread owns
-    /// the counters, claiming them if nobody does yet.
+    /// the counters. One load and one comparison; a thread that finds nobody owning them claims
+    /// them on the slow path ([`claim`](Self::claim)).
     #[inline(always)]
     pub(super) fn enter(&self) -> bool {
         // No gate is 0 (a thread without a token yet) or `NO_TOKEN`, and no token is `UNOWNED`
-        // or `CLOSED`, so one comparison settles the common case.
-        let gate = self.gate.load(Relaxed);
-        gate == token() || (gate == UNOWNED && self.claim())
+        // or `CLOSED`.
+        self.gate.load(Relaxed) == token()
     }
 
     /// Whether the calling thread owns the counters: it may free on the fast path (after
@@ -121,8 +121,13 @@ impl Fast {
         self.owner.load(Relaxed) == token()
     }
 
+    /// Claims the counters for the calling thread if the gate is open and nobody owns them yet;
+    /// whether it did. The caller then takes the fast path.
     #[cold]
-    fn claim(&self) -> bool {
+    pub(super) fn claim(&self) -> bool {
+        if self.gate.load(Relaxed) != UNOWNED {
+            return false;
+        }
         let me = thread_token();
         me != NO_TOKEN
             && self
