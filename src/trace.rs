@@ -261,14 +261,13 @@ impl Stats {
         self.note_growth(size, other);
     }
 
-    /// A free of `size` bytes; `other` as for `note_shrinkage`.
+    /// A free of `size` bytes; `other` as for `note_shrinkage`, which raises the peaks before
+    /// the block leaves the live count.
     #[inline]
     fn note_deallocation(&mut self, size: usize, other: (usize, usize)) {
-        self.raise_peaks(other);
+        self.note_shrinkage(size, other);
         self.deallocations += 1;
         self.live_blocks = self.live_blocks.wrapping_sub(1);
-        self.bytes_freed = self.bytes_freed.wrapping_add(size);
-        self.live_bytes = self.live_bytes.wrapping_sub(size);
     }
 
     #[inline]
