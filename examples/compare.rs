@@ -14,9 +14,9 @@
 //! strategy's time over its baseline's in that same round (the inner allocator for a `Trace`,
 //! `arena` for the slab in `bump`, else the platform), and the median of those ratios. A slow
 //! spell of the machine then moves both sides of a ratio together, which the ratio of two
-//! medians taken over different rounds does not promise. For `seed_map`, `platform_ref` holds the platform by
-//! reference: its keys have the layout of the keys of `&Trace<Platform>` (24 bytes, where
-//! `Box<str>` takes 16), so it is the baseline that shows what tracing alone costs.
+//! medians taken over different rounds does not promise. For `seed_map`, `platform_ref` holds the
+//! platform by reference: its keys have the layout of the keys of `&Trace<Platform>` (24 bytes,
+//! where `Box<str>` takes 16), so it is the baseline that shows what tracing alone costs.
 //!
 //! ```text
 //! cargo run --release --example compare                     # seed_map, N = 100 000, 20 rounds
@@ -114,7 +114,7 @@ fn main() {
             row::<SlabStr>(w, "`&str` (leaked into the slab)"),
             row::<TracedPlatform>(w, "`Box<str, &Trace<Platform>>`").vs("platform_ref"),
             row::<TracedArena>(w, "`Box<str, &Trace<Arena>>`").vs("arena"),
-            row::<TrackedPlatform>(w, "`Box<str, &Trace<Platform>>`").vs("platform_ref"),
+            row::<TrackedPlatform>(w, "`Box<str, &Trace<&Platform>>`").vs("platform_ref"),
             row::<SubsystemVm>(w, "`Box<str, subsystem::Vm>`"),
         ],
         "bump" => vec![
