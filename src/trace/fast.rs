@@ -122,12 +122,16 @@ impl Fast {
     }
 
     /// Claims the counters for the calling thread if the gate is open and nobody owns them yet;
-    /// whether it did. The caller then takes the fast path.
-    #[cold]
+    /// whether it did. The caller then takes the fast path. One load, for the callers that find
+    /// the counters owned or the gate closed (every call on the slow path but the first).
+    #[inline(always)]
     pub(super) fn claim(&self) -> bool {
-        if self.gate.load(Relaxed) != UNOWNED {
-            return false;
-        }
+        self.gate.load(Relaxed) == UNOWNED && self.claim_unowned()
+    }
+
+    /// [`claim`](Self::claim) once the gate was seen unowned.
+    #[cold]
+    fn claim_unowned(&self) -> bool {
         let me = thread_token();
         me != NO_TOKEN
             && self
