@@ -580,13 +580,6 @@ impl<A> Trace<A> {
         })
     }
 
-    /// Whether this call takes the fast path: counters level, no limit, and the calling thread
-    /// owns the fast counters. One load decides; the slow paths claim counters nobody owns.
-    #[inline(always)]
-    fn use_fast(&self) -> bool {
-        self.fast.enter()
-    }
-
     /// The locked side's live blocks and bytes as last published.
     #[inline(always)]
     fn locked_live(&self) -> (usize, usize) {
@@ -990,7 +983,7 @@ impl<A: Allocator> Trace<A> {
         if layout.size() == 0 {
             return Ok(crate::dangling(layout));
         }
-        if self.use_fast() {
+        if self.fast.enter() {
             return self.allocate_fast(layout, zeroed);
         }
         self.allocate_locked(layout, zeroed)
@@ -1080,7 +1073,7 @@ impl<A: Allocator> Trace<A> {
             unsafe { self.deallocate(ptr, old) };
             return Ok(crate::dangling(new));
         }
-        if self.use_fast() {
+        if self.fast.enter() {
             // SAFETY: the caller's guarantees, passed on.
             return unsafe { self.resize_fast(ptr, old, new, how) };
         }
