@@ -12,7 +12,6 @@
 //!
 //! Run with `cargo bench --bench strategies`; `cargo bench --bench strategies -- seed_map` runs one
 //! group.
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 #[path = "workloads/mod.rs"]
 mod workloads;

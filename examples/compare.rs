@@ -25,7 +25,6 @@
 //! cargo run --release --example compare -- churn 1000000 30
 //! cargo run --release --example compare -- seed_map 100000 40 arena,trace_arena   # only these
 //! ```
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;

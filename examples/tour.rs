@@ -1,6 +1,5 @@
 //! A tour of allockit: the usage patterns of the C design, run end to end, each printing what it
 //! did. Run it with `cargo run --example tour`.
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 use allockit::failing::{Policy, check_all_allocation_failures};
 use allockit::subsystem;

@@ -2,8 +2,8 @@
 //! structure by a type parameter.
 //!
 //! A C runtime hands an `Allocator*` to every data structure and frees with an explicit size. In
-//! Rust the same design is the [`Allocator`] trait (from [allocator-api2] 0.2, or core's unstable
-//! `allocator_api` under the `nightly` feature): a collection is generic over `A: Allocator`, and
+//! Rust the same design is the [`Allocator`] trait (from [allocator-api2] 0.2, and core's unstable
+//! one too under the `nightly` feature): a collection is generic over `A: Allocator`, and
 //! [`Layout`] carries the size and alignment that C code has to remember by hand. allockit supplies
 //! the strategies, [hashbrown] supplies the map, and allocator-api2 supplies [`Box<T, A>`](Box) and
 //! [`Vec<T, A>`](Vec).
@@ -66,25 +66,19 @@
 //!
 //! - `std` (default): thread-local pooling for [`with_arena`]. Without it the crate is `no_std` and
 //!   needs only `alloc`.
-//! - `nightly`: switches allocator-api2, hashbrown and bumpalo onto core's unstable
-//!   `allocator_api` together, so std's `Vec<T, A>` and `Box<T, A>` accept allockit's allocators.
-//!   Needs a nightly compiler. Whatever the feature says, on a nightly compiler allockit enables the
-//!   `allocator_api` gate for itself, so it keeps compiling when another crate in the build turns
-//!   on `allocator-api2/nightly`.
+//! - `nightly`: needs a nightly compiler. Every strategy and adaptor also implements core's
+//!   unstable `Allocator` trait (forwarding to its allocator-api2 impl), so std's `Vec<T, A>` and
+//!   `Box<T, A>` take allockit's allocators, while hashbrown keeps using allocator-api2's trait.
+//!   allockit turns on no other crate's feature. Do not combine it with another crate's
+//!   `allocator-api2/nightly`: the README's "Nightly" section says which combinations work and why.
 //!
 //! [allocator-api2]: https://docs.rs/allocator-api2/0.2
 //! [hashbrown]: https://docs.rs/hashbrown/0.17
 #![cfg_attr(not(feature = "std"), no_std)]
-#![cfg_attr(
-    any(feature = "nightly", allockit_nightly_rustc),
-    feature(allocator_api)
-)]
-// On a nightly compiler the gate is enabled defensively (see build.rs); it is unused unless some
-// crate in the build switched allocator-api2 onto core's trait.
-#![cfg_attr(allockit_nightly_rustc, allow(unused_features))]
-// Under `nightly`, allockit's `Allocator`, `Box` and `Vec` are core's and std's unstable items, so
-// every doctest (and every user crate) needs the gate too.
-#![doc(test(attr(cfg_attr(feature = "nightly", feature(allocator_api)))))]
+// Wherever the compiler accepts it, the gate is on (see build.rs): it is unused unless the
+// `nightly` feature is on or some crate in the build switched allocator-api2 onto core's trait.
+#![cfg_attr(allockit_gate, feature(allocator_api))]
+#![cfg_attr(allockit_gate, allow(unused_features))]
 
 extern crate alloc;
 #[cfg(test)]
@@ -94,12 +88,21 @@ pub mod arena;
 pub mod failing;
 mod lock;
 mod map;
+// Without a compiler that can use core's trait, the `compile_error!` below says so instead.
+#[cfg(all(feature = "nightly", allockit_core_allocator))]
+mod nightly;
 pub mod platform;
 pub mod slab;
 mod string;
 pub mod subsystem;
 pub mod trace;
 mod units;
+
+#[cfg(all(feature = "nightly", not(allockit_core_allocator)))]
+compile_error!(
+    "allockit's `nightly` feature needs a nightly compiler: it implements core's `Allocator` \
+     trait, which is unstable"
+);
 
 pub use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
 pub use allocator_api2::{boxed::Box, vec::Vec};

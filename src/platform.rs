@@ -16,8 +16,9 @@
 //!
 //! `Platform` is allocator-api2's `Global` under the name of the C design's platform allocator (not
 //! a wrapper): hashbrown's `HashMap::new()` produces a map over `Global`, and because the two are
-//! one type, that map *is* an allockit `HashMap<K, V>`. Under the `nightly` feature it is
-//! `alloc::alloc::Global`, the allocator of std's own `Vec` and `Box`.
+//! one type, that map *is* an allockit `HashMap<K, V>`. Being another crate's type, it is the one
+//! strategy that does not implement core's `Allocator` under the `nightly` feature (the orphan
+//! rule); std's own `Vec` and `Box` default to `std::alloc::Global`, the same global allocator.
 //!
 //! [`HashMap`]: crate::HashMap
 //! [`HashSet`]: crate::HashSet

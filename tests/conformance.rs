@@ -2,7 +2,6 @@
 //! run for every strategy. A failure is named `strategy::property`.
 //!
 //! A new strategy adds one entry to the `conformance!` invocation at the bottom.
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 

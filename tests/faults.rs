@@ -1,7 +1,6 @@
 //! Out-of-memory behaviour: `Failing`'s policies, the exhaustive driver over every strategy (and
 //! catching a closure that panics or leaks), and `MapExt::try_put` leaving a map exactly as it
 //! was when any of its allocations fails.
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 

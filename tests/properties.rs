@@ -5,7 +5,6 @@
 //! trace's, or the strategy's own counts.
 //!
 //! `CASES` programs of up to `MAX_OPS` operations per strategy; fewer under Miri.
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 

@@ -4,7 +4,6 @@
 //!
 //! The built-in accounts are process-wide, and tests run in parallel, so only one test touches
 //! them; the others define their own accounts.
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 

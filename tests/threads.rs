@@ -3,7 +3,6 @@
 //! every step). Each strategy runs inside a tracking `Trace` that panics on a block freed twice
 //! or unknown, and whose leak check shows that no block was lost; the strategies' own counters
 //! must agree exactly with the trace's.
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 

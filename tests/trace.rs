@@ -2,7 +2,6 @@
 //! backtraces, misuse detection (each case asserting the message and that the inner allocator saw
 //! nothing), the fit rule, and exact counts under threads. (The generic promises, for every
 //! strategy wrapped in a `Trace`, are in `conformance.rs`.)
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 
