@@ -509,7 +509,7 @@ unsafe impl Allocator for Arena {
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
         debug_assert!(new_layout.size() <= old_layout.size());
-        if ptr.as_ptr().addr() % new_layout.align() != 0 {
+        if !ptr.as_ptr().addr().is_multiple_of(new_layout.align()) {
             // A stricter alignment the block does not meet: move to a new block.
             let block = self.allocate(new_layout)?;
             // SAFETY: the old block holds at least `new_layout.size()` initialised-or-not bytes the
@@ -634,10 +634,10 @@ mod pool {
                 arena.set_limit(None);
                 // During thread teardown the pool may be gone; the arena is then simply dropped.
                 let _ = POOL.try_with(|pool| {
-                    if let Ok(mut pool) = pool.try_borrow_mut() {
-                        if pool.len() < POOL_SIZE {
-                            pool.push(arena);
-                        }
+                    if let Ok(mut pool) = pool.try_borrow_mut()
+                        && pool.len() < POOL_SIZE
+                    {
+                        pool.push(arena);
                     }
                 });
             }

@@ -3,7 +3,6 @@
 //!
 //! This binary counts the global allocator's calls per thread, so that a test can say exactly how
 //! many chunks a piece of code reserved.
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 
@@ -132,7 +131,7 @@ fn limit_applies_to_grow_and_shrink() {
     // SAFETY: `a` is live with layout `small`.
     let moved = unsafe { arena.shrink(a, small, aligned) };
     let stats = arena.stats();
-    if a.as_ptr().addr() % 64 == 0 {
+    if a.as_ptr().addr().is_multiple_of(64) {
         assert_eq!(moved.unwrap().cast::<u8>(), a);
         assert_eq!((stats.used, stats.wasted), (80, 30));
     } else {

@@ -1,12 +1,12 @@
 //! The C design's `test_hash_map_with_allocators`, done for every strategy: a map of 100 000
 //! copied string keys is filled, read, overwritten, halved, grown, iterated and dropped. Then maps
 //! whose keys and values live in one arena, and a map in an arena that runs out of room.
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 
 use allockit::{
-    Allocator, Arena, Box, HashMap, Platform, Slab, SlabBuilder, Vec, strdup_in, try_strdup_in,
+    Allocator, Arena, Box, HashMap, Platform, Slab, SlabBuilder, Trace, Vec, strdup_in,
+    try_strdup_in,
 };
 use common::scaled;
 
@@ -170,4 +170,28 @@ fn a_full_arena_refuses_try_reserve_and_the_map_keeps_every_entry() {
     assert!(map.try_reserve(n).is_ok());
     map.insert(strdup_in("one more key", &arena), n);
     assert_eq!(map.len(), n + 1);
+}
+
+/// hashbrown 0.17.1 never dropped the allocator of an empty map consumed by `into_iter`
+/// (hashbrown #751): a slab or arena owned by such a map leaked with all its chunks. The
+/// manifest requires 0.17.2, which drops it.
+#[test]
+fn an_empty_map_consumed_by_into_iter_drops_the_slab_it_owns() {
+    let upstream = Trace::new(Platform);
+    let slab = SlabBuilder::new()
+        .classes(&[16, 32])
+        .initial_blocks(64)
+        .build_in(&upstream);
+    assert_eq!(upstream.stats().live_blocks, 2, "one chunk per class");
+    let map: HashMap<u32, u32, Slab<&Trace<Platform>>> = HashMap::new_in(slab);
+    assert_eq!(map.into_iter().count(), 0);
+    assert_eq!(upstream.stats().live_blocks, 0, "{}", upstream.stats());
+
+    // A map that held entries and was emptied again takes the same path.
+    let slab = Slab::new_in(16, 8, &upstream);
+    let mut map: HashMap<u32, u32, Slab<&Trace<Platform>>> = HashMap::new_in(slab);
+    map.insert(1, 2);
+    map.clear();
+    assert_eq!(map.into_iter().count(), 0);
+    assert_eq!(upstream.stats().live_blocks, 0, "{}", upstream.stats());
 }
