@@ -313,7 +313,11 @@ impl SlabBuilder {
         match self.try_build_in(upstream) {
             Ok(slab) => slab,
             Err(AllocError) => {
-                let size = self.classes[0] * self.initial_blocks;
+                // The first class's chunk, as near as a layout can say (an overflowing request
+                // is reported as the largest size a layout can hold).
+                let size = self.classes[0]
+                    .saturating_mul(self.initial_blocks)
+                    .min(isize::MAX as usize - 7);
                 alloc::alloc::handle_alloc_error(
                     Layout::from_size_align(size, 8).unwrap_or(Layout::new::<u8>()),
                 )

@@ -1,7 +1,6 @@
 //! What is particular to `Slab`: where each block lives, blocks crossing between a class and the
 //! upstream, LIFO reuse, non-growable mode, reset, many chunks, what goes back to the upstream on
 //! drop, and the debug builds' misuse checks. (The generic promises are in `conformance.rs`.)
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 
@@ -399,4 +398,33 @@ fn debug_builds_catch_foreign_and_interior_pointers() {
     // SAFETY: the real block, freed once.
     unsafe { slab.deallocate(block, l) };
     assert_eq!(slab.stats().classes()[0].live, 0);
+}
+
+#[test]
+fn an_initial_reservation_too_large_to_compute_is_refused() {
+    // The chunk's size overflows `usize` (or a `Layout`): the fallible builder answers
+    // `AllocError`, never an arithmetic panic, whatever the class and the chunk cap.
+    for classes in [&[8][..], &[64], &[16, 32, 64, 128], &[4096]] {
+        // Each of these times 8 bytes is past `isize::MAX`: no upstream is ever asked.
+        for blocks in [
+            usize::MAX,
+            usize::MAX / 2,
+            usize::MAX / 8,
+            isize::MAX as usize / 8 + 1,
+        ] {
+            for cap in [None, Some(1), Some(usize::MAX)] {
+                let mut builder = SlabBuilder::new().classes(classes).initial_blocks(blocks);
+                if let Some(cap) = cap {
+                    builder = builder.max_chunk_blocks(cap);
+                }
+                let upstream = Trace::new(Platform);
+                assert_eq!(builder.try_build_in(&upstream).err(), Some(AllocError));
+                assert_eq!(
+                    upstream.stats().live_blocks,
+                    0,
+                    "nothing kept after the refusal"
+                );
+            }
+        }
+    }
 }
