@@ -24,7 +24,7 @@
 use core::fmt;
 use core::ptr::NonNull;
 
-use crate::lock::Lock;
+use crate::sync::{Mutex, const_fn_unless_loom};
 use crate::{AllocError, Allocator, Layout};
 
 /// When a [`Failing`] allocator refuses a request. Requests are numbered from 0 (see the
@@ -124,7 +124,7 @@ pub struct Failing<A> {
     /// Where every request that is not refused goes.
     inner: A,
     /// The policy and the counts, under one lock so that numbering and budget agree.
-    state: Lock<State>,
+    state: Mutex<State>,
 }
 
 /// Everything `Failing` keeps under its lock.
@@ -172,29 +172,31 @@ pub struct FailingStats {
 }
 
 impl<A> Failing<A> {
-    /// Wraps `inner`, refusing requests by `policy`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use allockit::failing::{Failing, Policy};
-    /// use allockit::{Box, Platform};
-    ///
-    /// let never = Failing::new(Platform, Policy::Never);
-    /// let b = Box::new_in(5, &never);
-    /// assert_eq!(never.stats().attempts, 1);
-    /// # drop(b);
-    /// ```
-    pub const fn new(inner: A, policy: Policy) -> Self {
-        Self {
-            inner,
-            state: Lock::new(State {
-                policy,
-                attempts: 0,
-                failures: 0,
-                first_failure: None,
-                live_bytes: 0,
-            }),
+    const_fn_unless_loom! {
+        /// Wraps `inner`, refusing requests by `policy`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use allockit::failing::{Failing, Policy};
+        /// use allockit::{Box, Platform};
+        ///
+        /// let never = Failing::new(Platform, Policy::Never);
+        /// let b = Box::new_in(5, &never);
+        /// assert_eq!(never.stats().attempts, 1);
+        /// # drop(b);
+        /// ```
+        pub fn new(inner: A, policy: Policy) -> Self {
+            Self {
+                inner,
+                state: Mutex::new(State {
+                    policy,
+                    attempts: 0,
+                    failures: 0,
+                    first_failure: None,
+                    live_bytes: 0,
+                }),
+            }
         }
     }
 

@@ -86,7 +86,6 @@ extern crate std;
 
 pub mod arena;
 pub mod failing;
-mod lock;
 mod map;
 // Without a compiler that can use core's trait, the `compile_error!` below says so instead.
 #[cfg(all(feature = "nightly", allockit_core_allocator))]
@@ -95,6 +94,7 @@ pub mod platform;
 pub mod slab;
 mod string;
 pub mod subsystem;
+mod sync;
 pub mod trace;
 mod units;
 

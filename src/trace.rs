@@ -1,36 +1,54 @@
 //! `Trace`: an adaptor that counts, and optionally records, everything that passes through any
-//! allocator: statistics, peak, a leak report, misuse detection and backtraces.
+//! allocator: statistics, peaks, a limit, a leak report, misuse detection and backtraces.
 //!
 //! What it is: `Trace<A>` wraps any `A: Allocator` and is an allocator itself, so it nests with
 //! the other strategies (`Trace<&Arena>`, `Trace<&Slab>`, a `&Trace<Platform>` shared by many
-//! maps) and, wrapped around [`std::alloc::System`], can be the program's `#[global_allocator]`.
-//! The C design's `mem_create_trace_allocator(inner)`, `mem_check_leaks` and `mem_format_stats`
-//! are [`Trace::new`], [`Trace::check_leaks`] and [`Trace::stats`].
+//! maps and threads) and, wrapped around [`std::alloc::System`], can be the program's
+//! `#[global_allocator]`. The C design's `mem_create_trace_allocator(inner)`, `mem_check_leaks`
+//! and `mem_format_stats` are [`Trace::new`], [`Trace::check_leaks`] and [`Trace::stats`].
 //!
 //! It works at one of two [`Level`]s, chosen when it is made:
 //!
 //! - [`Level::Counters`] ([`Trace::new`]): counts allocations, frees, grows, shrinks, failures and
-//!   bytes, with live and peak figures. Cheap enough to leave on in production: the first thread
-//!   to allocate through a trace owns a set of counters that it updates with plain loads and
-//!   stores, no atomic read-modify-write (a few nanoseconds per call; its peaks are worked out at
-//!   the first free after a run of allocations, not at each one); other threads, and that
-//!   thread's allocations and resizes while a [limit](Trace::set_limit) is set, take one
-//!   uncontended lock (an atomic swap and a store) around a few additions. A snapshot adds the
-//!   two sides up.
+//!   bytes, with live and peak figures. Cheap enough to leave on in production, on every thread:
+//!   each thread counts in a shard of its own with plain loads and stores, no atomic
+//!   read-modify-write and no cache line shared with another writer; a snapshot adds the shards
+//!   up.
 //! - [`Level::Tracking`] ([`Trace::with_tracking`]): also records every live block (address, size,
-//!   alignment, block length, and optionally a backtrace) in a hash table. This is what lists
-//!   leaks, and what catches misuse: freeing, growing or shrinking a pointer that is not live
-//!   (a double free, or a pointer from another allocator), or with a layout that does not fit the
-//!   block, panics with a message naming the address, the recorded layout and the given one, and
-//!   the inner allocator never sees the bad request. It costs one hash-table insert or remove per
-//!   call under the lock, and 16 bytes of table per live block (hashbrown's load factor adds up to
-//!   a factor of two); plus a backtrace capture (microseconds) per allocation when
-//!   [backtraces are on](Trace::set_backtraces), kept in a second table.
+//!   alignment, block length, and optionally a backtrace), in one table per thread, each behind
+//!   its own lock. This is what lists leaks, and what catches misuse: freeing, growing or
+//!   shrinking a pointer that is not live (a double free, or a pointer from another allocator),
+//!   or with a layout that does not fit the block, panics with a message naming the address, the
+//!   recorded layout and the given one, and the inner allocator never sees the bad request. It
+//!   costs one table insert or remove per call under an uncontended lock, and 16 bytes of table
+//!   per live block (hashbrown's load factor adds up to a factor of two); plus a backtrace
+//!   capture (microseconds) per allocation when [backtraces are on](Trace::set_backtraces).
+//!
+//! # Threads
+//!
+//! `Trace<A>` is `Sync` whenever `A` is, and every thread that allocates through it takes the
+//! same path as the first: its own shard of counters (and at the tracking level its own table),
+//! made on its first call and handed on to the next thread when it exits. Up to 64 threads hold a
+//! shard at once (32 on 32-bit targets); beyond that, and while a thread is being torn down,
+//! calls share one overflow shard behind a lock. `shards.rs` tells the protocol in full.
+//!
+//! - **Counts** are exact once the threads have joined.
+//! - **Snapshots** ([`Trace::stats`]) are consistent in every field at any moment:
+//!   `live = allocated - freed`, never below zero, and `peak >= live`.
+//! - **Peaks** are exact on one thread. Under threads each shard raises the peak from the others'
+//!   *published* figures, which lag by less than 4 KiB and 64 blocks per other shard (a shard
+//!   publishes when its own change passes either), so a peak is within that much of the true
+//!   high-water mark, either way; and it is never below a live figure any snapshot showed.
+//! - **A limit** ([`Trace::set_limit`]) is never exceeded, under any interleaving, and a request
+//!   refused takes back only its own bytes. Each shard keeps a little credit from the limit (at
+//!   most 8 KiB after a call), so under threads a request may be refused early by at most the
+//!   credit the other shards hold; on one thread the limit is exact.
 //!
 //! What it never does: change what the inner allocator hands out (blocks, their lengths and
 //! failures pass through untouched), or allocate its own bookkeeping through the allocator it
-//! traces. The live-block table comes from [`std::alloc::System`] (or, without `std`, the global
-//! allocator), so a tracing global allocator never recurses into itself.
+//! traces. Shards and tables come from [`std::alloc::System`] (or, without `std`, the global
+//! allocator), so a tracing global allocator never recurses into itself; and nothing allocates,
+//! frees or drops while one of its locks is held.
 //!
 //! Zero-sized blocks own no memory: `Trace` serves them itself with a dangling, aligned pointer,
 //! as std's `Global` does, and counts nothing for them.
@@ -38,28 +56,35 @@
 //! A block "fits" a layout, as the `Allocator` contract says, when the alignment is the one it was
 //! allocated with and the size lies between the requested size and the length `allocate`
 //! returned: hashbrown frees with that larger length when an allocator (a [`Slab`](crate::Slab))
-//! hands out more than it asked for. At the counters level, byte counts follow the sizes the
-//! callers pass, so such a free counts the extra bytes too; block counts are always exact, and at
-//! the tracking level so are byte counts.
-//!
-//! `Trace<A>` is `Sync` whenever `A` is: threads may allocate through one `&Trace` at once, and its
-//! counts are exact after they join.
+//! hands out more than it asked for. At the tracking level byte counts follow the recorded sizes,
+//! so they stay exact whatever size in that range a caller passes. At the counters level they
+//! follow the sizes callers pass, so such a free counts the extra bytes too (and lowers the live
+//! bytes, and what the limit sees, by that much more); block counts are always exact.
 
-use core::alloc::GlobalAlloc;
+// Without `std` a record carries no backtrace, so the explicit drops after each lock, there for
+// the backtraces of the `std` build, drop nothing.
+#![cfg_attr(not(feature = "std"), allow(clippy::drop_non_drop, dropping_copy_types))]
+
 use core::fmt;
 use core::hash::{BuildHasher, Hasher};
-use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::ptr::NonNull;
 
-use crate::lock::{Guard, Lock};
-use fast::{Fast, signed};
-use live::{Live, Record};
-
-mod fast;
-mod live;
-
-use crate::units::Bytes;
+#[cfg(feature = "std")]
+use crate::sync::{AtomicBool, Ordering};
+use crate::sync::{Mutex, const_fn_unless_loom};
 use crate::{AllocError, Allocator, Layout};
+use live::{Record, Taken};
+use shards::{Shards, TRACKING, Writer};
+
+mod global;
+mod index;
+mod live;
+mod report;
+mod shards;
+mod stats;
+
+pub use report::{LeakReport, LeakedBlock};
+pub use stats::Stats;
 
 /// Where `Trace` keeps its own bookkeeping: never the allocator it traces, and never the global
 /// allocator when `std` is there (a tracing global allocator must not call itself).
@@ -101,7 +126,7 @@ pub enum Level {
 /// An allocator adaptor that counts, and at [`Level::Tracking`] records, every request to its
 /// inner allocator.
 ///
-/// See the [module documentation](crate::trace) for the two levels and what they cost.
+/// See the [module documentation](crate::trace) for the two levels, threads, and what they cost.
 ///
 /// # Examples
 ///
@@ -118,277 +143,77 @@ pub enum Level {
 pub struct Trace<A> {
     /// The allocator every non-zero-sized request goes to.
     inner: A,
-    /// Fixed at construction.
-    level: Level,
     /// Whether allocations capture a backtrace (tracking level only).
     #[cfg(feature = "std")]
     backtraces: AtomicBool,
-    /// The counters and the live set. The lock is held only for bookkeeping, never while the inner
-    /// allocator runs or while something that may allocate through the global allocator runs.
-    state: Lock<State>,
-    /// The counters of the thread that allocates first, which it updates without the lock (see
-    /// `trace/fast.rs`): used at the counters level while no limit is set.
-    fast: Fast,
-    /// Whether a limit is set: a tracking trace then counts each allocation before the inner
-    /// call, where the limit is checked, instead of after it together with the record.
-    limited: AtomicBool,
-    /// The locked side's live blocks and bytes (wrapping), published after every locked update so
-    /// that the fast side can compute peaks over both.
-    locked_live: (AtomicUsize, AtomicUsize),
-}
-
-/// Everything `Trace` keeps under its lock.
-struct State {
-    /// The locked side's counters. Its `live_*` figures are this side's alone and wrapping (a
-    /// block allocated on the fast side may be freed here); its peaks are over both sides.
-    stats: Stats,
-    /// The most live bytes allowed (`usize::MAX`: no limit).
-    limit: usize,
-    /// At the tracking level, one record per live non-zero-sized block, keyed by address; empty
-    /// at the counters level.
-    live: Live,
-    /// The most recent frees (tracking level), so that a double free can name what the block
-    /// was: `(address, size, align)`, in a ring.
-    freed: [(usize, usize, usize); FREED_HISTORY],
-    /// Where the next entry of `freed` goes.
-    freed_next: usize,
-}
-
-/// How many recent frees a tracking `Trace` remembers for its double-free messages.
-const FREED_HISTORY: usize = 32;
-
-/// A snapshot of a [`Trace`]'s counters, from [`Trace::stats`]. It is consistent
-/// (`live = allocated - freed`, `peak >= live`) even while other threads allocate, and exact
-/// once they have joined. A peak is the most that was live at the end of some call; when calls
-/// overlap in time, it may miss what overlapping calls held at the same moment.
-///
-/// Zero-sized requests are not counted. Grows and shrinks are counted apart from allocations and
-/// frees; their change in size goes into `bytes_allocated` or `bytes_freed`.
-///
-/// `Display` prints a table with KiB/MiB units: the C design's `mem_format_stats`.
-///
-/// # Examples
-///
-/// ```
-/// use allockit::{Platform, Trace, Vec};
-///
-/// let trace = Trace::new(Platform);
-/// let mut v: Vec<u64, _> = Vec::with_capacity_in(4, &trace);
-/// v.extend([1, 2, 3, 4, 5]); // one grow, from 32 to 64 bytes
-/// let stats = trace.stats();
-/// assert_eq!((stats.allocations, stats.grows, stats.live_blocks), (1, 1, 1));
-/// assert_eq!((stats.bytes_allocated, stats.live_bytes), (64, 64));
-/// println!("{stats}");
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Successful allocations (`allocate`, `allocate_zeroed`).
-    pub allocations: usize,
-    /// Deallocations.
-    pub deallocations: usize,
-    /// Successful grows (`grow`, `grow_zeroed`).
-    pub grows: usize,
-    /// Successful shrinks.
-    pub shrinks: usize,
-    /// Requests refused, by the inner allocator or by the trace's [limit](Trace::set_limit)
-    /// (allocations, grows and shrinks).
-    pub failures: usize,
-    /// Bytes requested by allocations, plus what grows added.
-    pub bytes_allocated: usize,
-    /// Bytes given back by deallocations, plus what shrinks took off.
-    pub bytes_freed: usize,
-    /// Blocks allocated and not yet freed: `allocations - deallocations`.
-    pub live_blocks: usize,
-    /// Bytes in live blocks: `bytes_allocated - bytes_freed`.
-    pub live_bytes: usize,
-    /// The most blocks live at once.
-    pub peak_blocks: usize,
-    /// The most bytes live at once.
-    pub peak_bytes: usize,
-}
-
-impl Stats {
-    const ZERO: Self = Self {
-        allocations: 0,
-        deallocations: 0,
-        grows: 0,
-        shrinks: 0,
-        failures: 0,
-        bytes_allocated: 0,
-        bytes_freed: 0,
-        live_blocks: 0,
-        live_bytes: 0,
-        peak_blocks: 0,
-        peak_bytes: 0,
-    };
-
-    /// What happened between `earlier` and this snapshot: the counts of events (allocations,
-    /// deallocations, grows, shrinks, failures, bytes allocated and freed) are differences; the
-    /// live and peak figures are this snapshot's.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use allockit::{HashMap, Platform, Trace};
-    ///
-    /// let trace = Trace::new(Platform);
-    /// let _warm_up = allocator_api2::boxed::Box::new_in(0u8, &trace);
-    /// let before = trace.stats();
-    /// let mut map = HashMap::new_in(&trace);
-    /// map.insert(1, 1);
-    /// let region = trace.stats().since(&before);
-    /// assert_eq!(region.allocations, 1);
-    /// assert_eq!(region.live_blocks, 2); // the map's table and the warm-up box
-    /// ```
-    pub fn since(&self, earlier: &Stats) -> Stats {
-        Stats {
-            allocations: self.allocations.wrapping_sub(earlier.allocations),
-            deallocations: self.deallocations.wrapping_sub(earlier.deallocations),
-            grows: self.grows.wrapping_sub(earlier.grows),
-            shrinks: self.shrinks.wrapping_sub(earlier.shrinks),
-            failures: self.failures.wrapping_sub(earlier.failures),
-            bytes_allocated: self.bytes_allocated.wrapping_sub(earlier.bytes_allocated),
-            bytes_freed: self.bytes_freed.wrapping_sub(earlier.bytes_freed),
-            ..*self
-        }
-    }
-
-    #[inline]
-    fn note_allocation(&mut self, size: usize, other: (usize, usize)) {
-        self.allocations += 1;
-        self.live_blocks = self.live_blocks.wrapping_add(1);
-        self.note_growth(size, other);
-    }
-
-    /// A free of `size` bytes; `other` as for `note_shrinkage`, which raises the peaks before
-    /// the block leaves the live count.
-    #[inline]
-    fn note_deallocation(&mut self, size: usize, other: (usize, usize)) {
-        self.note_shrinkage(size, other);
-        self.deallocations += 1;
-        self.live_blocks = self.live_blocks.wrapping_sub(1);
-    }
-
-    #[inline]
-    fn note_growth(&mut self, bytes: usize, other: (usize, usize)) {
-        self.bytes_allocated = self.bytes_allocated.wrapping_add(bytes);
-        self.live_bytes = self.live_bytes.wrapping_add(bytes);
-        self.raise_peaks(other);
-    }
-
-    /// A fall of `bytes` live bytes. The peaks are raised first, to what was live on both sides
-    /// before it (`other`: the fast side's figures), since the fast side leaves the peak of a
-    /// run of its allocations for the next fall to raise.
-    #[inline]
-    fn note_shrinkage(&mut self, bytes: usize, other: (usize, usize)) {
-        self.raise_peaks(other);
-        self.bytes_freed = self.bytes_freed.wrapping_add(bytes);
-        self.live_bytes = self.live_bytes.wrapping_sub(bytes);
-    }
-
-    /// Raises the peaks to this side's live figures plus `other`, the other side's.
-    #[inline]
-    fn raise_peaks(&mut self, other: (usize, usize)) {
-        let blocks = self.live_blocks.wrapping_add(other.0);
-        if signed(blocks) > signed(self.peak_blocks) {
-            self.peak_blocks = blocks;
-        }
-        let bytes = self.live_bytes.wrapping_add(other.1);
-        if signed(bytes) > signed(self.peak_bytes) {
-            self.peak_bytes = bytes;
-        }
-    }
-}
-
-impl fmt::Display for Stats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{:<10} {:>10} {:>12}", "", "blocks", "bytes")?;
-        let rows = [
-            ("allocated", self.allocations, self.bytes_allocated),
-            ("freed", self.deallocations, self.bytes_freed),
-            ("live", self.live_blocks, self.live_bytes),
-            ("peak", self.peak_blocks, self.peak_bytes),
-        ];
-        for (name, blocks, bytes) in rows {
-            writeln!(f, "{name:<10} {blocks:>10} {:>12}", Bytes(bytes))?;
-        }
-        write!(
-            f,
-            "{} grows, {} shrinks, {} failed requests",
-            self.grows, self.shrinks, self.failures
-        )
-    }
+    /// The counters, the limit and (tracking level) the records, in one shard per thread.
+    shards: Shards,
 }
 
 impl<A> Trace<A> {
-    /// A trace at [`Level::Counters`] around `inner`. `const`, so it can initialise a `static`
-    /// (a global allocator).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use allockit::{Arena, Box, Trace};
-    ///
-    /// let arena = Arena::new();
-    /// let trace = Trace::new(&arena);
-    /// let b = Box::new_in(7u32, &trace);
-    /// assert_eq!(trace.stats().live_bytes, 4);
-    /// drop(b);
-    /// assert_eq!(trace.stats().live_bytes, 0);
-    /// ```
-    pub const fn new(inner: A) -> Self {
-        Self::with_level(inner, Level::Counters)
+    const_fn_unless_loom! {
+        /// A trace at [`Level::Counters`] around `inner`. `const`, so it can initialise a
+        /// `static` (a global allocator).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use allockit::{Arena, Box, Trace};
+        ///
+        /// let arena = Arena::new();
+        /// let trace = Trace::new(&arena);
+        /// let b = Box::new_in(7u32, &trace);
+        /// assert_eq!(trace.stats().live_bytes, 4);
+        /// drop(b);
+        /// assert_eq!(trace.stats().live_bytes, 0);
+        /// ```
+        pub fn new(inner: A) -> Self {
+            Self::with_level(inner, Level::Counters)
+        }
     }
 
-    /// A trace at [`Level::Tracking`] around `inner`: it records every live block, so that
-    /// [`check_leaks`](Self::check_leaks) lists them and misuse panics. `const`, like `new`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use allockit::{Allocator, Layout, Platform, Trace};
-    ///
-    /// let trace = Trace::with_tracking(Platform);
-    /// let leaked = trace.allocate(Layout::new::<[u8; 24]>())?;
-    /// let report = trace.check_leaks().unwrap_err();
-    /// assert_eq!(report.blocks().len(), 1);
-    /// assert_eq!(report.blocks()[0].address, leaked.cast::<u8>().as_ptr().addr());
-    /// println!("{report}");
-    /// # unsafe { trace.deallocate(leaked.cast(), Layout::new::<[u8; 24]>()) };
-    /// # Ok::<(), allockit::AllocError>(())
-    /// ```
-    pub const fn with_tracking(inner: A) -> Self {
-        Self::with_level(inner, Level::Tracking)
+    const_fn_unless_loom! {
+        /// A trace at [`Level::Tracking`] around `inner`: it records every live block, so that
+        /// [`check_leaks`](Self::check_leaks) lists them and misuse panics. `const`, like `new`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use allockit::{Allocator, Layout, Platform, Trace};
+        ///
+        /// let trace = Trace::with_tracking(Platform);
+        /// let leaked = trace.allocate(Layout::new::<[u8; 24]>())?;
+        /// let report = trace.check_leaks().unwrap_err();
+        /// assert_eq!(report.blocks().len(), 1);
+        /// assert_eq!(report.blocks()[0].address, leaked.cast::<u8>().as_ptr().addr());
+        /// println!("{report}");
+        /// # unsafe { trace.deallocate(leaked.cast(), Layout::new::<[u8; 24]>()) };
+        /// # Ok::<(), allockit::AllocError>(())
+        /// ```
+        pub fn with_tracking(inner: A) -> Self {
+            Self::with_level(inner, Level::Tracking)
+        }
     }
 
-    /// A trace at `level` around `inner`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use allockit::{trace::Level, Platform, Trace};
-    ///
-    /// let level = if cfg!(debug_assertions) { Level::Tracking } else { Level::Counters };
-    /// let trace = Trace::with_level(Platform, level);
-    /// assert_eq!(trace.level(), level);
-    /// ```
-    pub const fn with_level(inner: A, level: Level) -> Self {
-        Self {
-            inner,
-            level,
-            #[cfg(feature = "std")]
-            backtraces: AtomicBool::new(false),
-            state: Lock::new(State {
-                stats: Stats::ZERO,
-                limit: usize::MAX,
-                live: Live::new(),
-                freed: [(0, 0, 0); FREED_HISTORY],
-                freed_next: 0,
-            }),
-            fast: Fast::new(matches!(level, Level::Counters)),
-            limited: AtomicBool::new(false),
-            locked_live: (AtomicUsize::new(0), AtomicUsize::new(0)),
+    const_fn_unless_loom! {
+        /// A trace at `level` around `inner`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use allockit::{trace::Level, Platform, Trace};
+        ///
+        /// let level = if cfg!(debug_assertions) { Level::Tracking } else { Level::Counters };
+        /// let trace = Trace::with_level(Platform, level);
+        /// assert_eq!(trace.level(), level);
+        /// ```
+        pub fn with_level(inner: A, level: Level) -> Self {
+            Self {
+                inner,
+                #[cfg(feature = "std")]
+                backtraces: AtomicBool::new(false),
+                shards: Shards::new(matches!(level, Level::Tracking)),
+            }
         }
     }
 
@@ -402,7 +227,11 @@ impl<A> Trace<A> {
     /// assert_eq!(Trace::new(Platform).level(), Level::Counters);
     /// ```
     pub fn level(&self) -> Level {
-        self.level
+        if self.shards.mode() & TRACKING != 0 {
+            Level::Tracking
+        } else {
+            Level::Counters
+        }
     }
 
     /// Turns backtrace capture on or off for the allocations that follow (off at first). Only a
@@ -431,7 +260,11 @@ impl<A> Trace<A> {
     /// [`AllocError`] before it reaches the inner allocator, and counted as a failure. `None`
     /// lifts the cap. Lowering it below what is live refuses new requests until enough is freed;
     /// nothing live is touched. Live bytes are counted as the module docs say, so at the tracking
-    /// level the cap is exact.
+    /// level the cap is exact. Under threads a request may be refused early by the credit other
+    /// threads hold (at most 8 KiB each; see the module docs), never admitted past the cap.
+    ///
+    /// With a limit, every call takes a slower path than the counters' fast path: a few more
+    /// loads and stores, and a lock every few KiB.
     ///
     /// # Examples
     ///
@@ -448,14 +281,7 @@ impl<A> Trace<A> {
     /// assert!(map.try_reserve(1000).is_ok());
     /// ```
     pub fn set_limit(&self, limit: Option<usize>) {
-        let mut state = self.state.lock();
-        state.limit = limit.unwrap_or(usize::MAX);
-        self.limited.store(limit.is_some(), Ordering::Relaxed);
-        if self.level == Level::Counters {
-            // With a limit every allocation and resize goes through the lock, where the limit is
-            // checked. (The owner's frees need no check, and stay on the fast path.)
-            self.fast.set_open(limit.is_none());
-        }
+        self.shards.set_limit(limit);
     }
 
     /// The cap on live bytes, if one is set.
@@ -467,12 +293,11 @@ impl<A> Trace<A> {
     /// assert_eq!(trace.limit(), None);
     /// trace.set_limit(Some(4096));
     /// assert_eq!(trace.limit(), Some(4096));
+    /// trace.set_limit(Some(usize::MAX));
+    /// assert_eq!(trace.limit(), Some(usize::MAX));
     /// ```
     pub fn limit(&self) -> Option<usize> {
-        match self.state.lock().limit {
-            usize::MAX => None,
-            limit => Some(limit),
-        }
+        self.shards.limit()
     }
 
     /// The inner allocator.
@@ -489,7 +314,7 @@ impl<A> Trace<A> {
         &self.inner
     }
 
-    /// Unwraps the inner allocator, dropping the trace's records.
+    /// Unwraps the inner allocator, dropping the trace's counters and records.
     ///
     /// # Examples
     ///
@@ -503,7 +328,8 @@ impl<A> Trace<A> {
         self.inner
     }
 
-    /// A consistent snapshot of the counters.
+    /// A consistent snapshot of the counters (see the module docs for what holds under
+    /// threads).
     ///
     /// # Examples
     ///
@@ -517,13 +343,13 @@ impl<A> Trace<A> {
     /// assert_eq!((stats.allocations, stats.deallocations, stats.peak_bytes), (1, 1, 100));
     /// ```
     pub fn stats(&self) -> Stats {
-        let locked = self.state.lock().stats;
-        self.fast.add_to(&locked)
+        self.shards.snapshot()
     }
 
     /// `Ok(())` if no block is live, else a [`LeakReport`] of what is: at the tracking level every
     /// live block (address, size, alignment, backtrace), in address order; at the counters level
-    /// the totals only. The C design's `mem_check_leaks`.
+    /// the totals only. The C design's `mem_check_leaks`. The list is exact when no other thread
+    /// is allocating through the trace meanwhile.
     ///
     /// # Errors
     ///
@@ -543,34 +369,39 @@ impl<A> Trace<A> {
     /// ```
     pub fn check_leaks(&self) -> Result<(), LeakReport> {
         let mut blocks = allocator_api2::vec::Vec::new_in(Bookkeeping {});
-        let (stats, listed) = loop {
-            // The list is reserved outside the lock: allocating under it could wait forever on
-            // this very lock (with `std`, `System` never comes back here, but keep the rule).
-            let wanted = self.state.lock().live.len();
-            if blocks.try_reserve(wanted).is_err() {
-                break (self.stats(), false);
-            }
-            let state = self.state.lock();
-            if state.live.len() <= blocks.capacity() {
-                for (address, record, backtrace) in state.live.iter() {
-                    #[cfg(not(feature = "std"))]
-                    let _ = backtrace;
-                    blocks.push(LeakedBlock {
-                        address,
-                        size: record.size(),
-                        align: record.align(),
-                        #[cfg(feature = "std")]
-                        backtrace,
-                    });
+        let mut listed = self.level() == Level::Tracking;
+        'shards: for shard in self.shards.all() {
+            loop {
+                // Room is made outside the lock: nothing allocates under it.
+                let wanted = shard.live.lock().len();
+                if blocks.try_reserve(wanted).is_err() {
+                    listed = false;
+                    break 'shards;
                 }
-                break (
-                    self.fast.add_to(&state.stats),
-                    self.level == Level::Tracking,
-                );
+                let live = shard.live.lock();
+                if live.len() <= blocks.capacity() - blocks.len() {
+                    for (address, record, backtrace) in live.iter() {
+                        #[cfg(not(feature = "std"))]
+                        let _ = backtrace;
+                        blocks.push(LeakedBlock {
+                            address,
+                            size: record.size(),
+                            align: record.align(),
+                            // A reference count goes up: no allocation.
+                            #[cfg(feature = "std")]
+                            backtrace: backtrace.cloned(),
+                        });
+                    }
+                    break;
+                }
             }
-        };
-        if stats.live_blocks == 0 {
+        }
+        let stats = self.stats();
+        if stats.live_blocks == 0 && blocks.is_empty() {
             return Ok(());
+        }
+        if !listed {
+            blocks.clear();
         }
         blocks.sort_unstable_by_key(|b| b.address);
         Err(LeakReport {
@@ -578,178 +409,6 @@ impl<A> Trace<A> {
             blocks,
             listed,
         })
-    }
-
-    /// The locked side's live blocks and bytes as last published.
-    #[inline(always)]
-    fn locked_live(&self) -> (usize, usize) {
-        (
-            self.locked_live.0.load(Ordering::Relaxed),
-            self.locked_live.1.load(Ordering::Relaxed),
-        )
-    }
-
-    /// Publishes the locked side's live figures (called with the lock held).
-    #[inline(always)]
-    fn publish(&self, stats: &Stats) {
-        self.locked_live
-            .0
-            .store(stats.live_blocks, Ordering::Relaxed);
-        self.locked_live
-            .1
-            .store(stats.live_bytes, Ordering::Relaxed);
-    }
-
-    /// Counts a request for `extra` more bytes before it goes to the inner allocator, or refuses
-    /// it (counting a failure) if it would take the live bytes past the limit. Counting first
-    /// keeps the limit exact under threads with one lock per call; [`unreserve`](Self::unreserve)
-    /// takes the count back if the inner allocator then fails.
-    #[inline]
-    fn reserve(&self, extra: usize, event: Event) -> Result<Undo, AllocError> {
-        let mut state = self.state.lock();
-        let other = self.fast.net();
-        let live = fast::clamp(state.stats.live_bytes.wrapping_add(other.1));
-        if live.saturating_add(extra) > state.limit {
-            state.stats.failures += 1;
-            return Err(AllocError);
-        }
-        let undo = Undo {
-            extra,
-            event,
-            peak_blocks: state.stats.peak_blocks,
-            peak_bytes: state.stats.peak_bytes,
-        };
-        match event {
-            Event::Allocation => state.stats.note_allocation(extra, other),
-            Event::Grow => {
-                state.stats.grows += 1;
-                state.stats.note_growth(extra, other);
-            }
-        }
-        self.publish(&state.stats);
-        Ok(undo)
-    }
-
-    /// Takes back what [`reserve`](Self::reserve) counted, and counts the failure instead.
-    #[cold]
-    fn unreserve(&self, undo: Undo) {
-        let mut state = self.state.lock();
-        let stats = &mut state.stats;
-        match undo.event {
-            Event::Allocation => {
-                stats.allocations -= 1;
-                stats.live_blocks = stats.live_blocks.wrapping_sub(1);
-            }
-            Event::Grow => stats.grows -= 1,
-        }
-        stats.bytes_allocated = stats.bytes_allocated.wrapping_sub(undo.extra);
-        stats.live_bytes = stats.live_bytes.wrapping_sub(undo.extra);
-        // The peaks the reservation raised come back down, unless other calls since need them.
-        let other = self.fast.net();
-        stats.peak_blocks = undo.peak_blocks;
-        stats.peak_bytes = undo.peak_bytes;
-        stats.raise_peaks(other);
-        stats.failures += 1;
-        let stats = *stats;
-        self.publish(&stats);
-    }
-
-    /// At the tracking level without a limit: counts the outcome of an allocation and records
-    /// the new block, under one lock.
-    #[inline]
-    fn count_and_record(
-        &self,
-        result: Result<NonNull<[u8]>, AllocError>,
-        layout: Layout,
-        backtrace: Option<Backtrace>,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        let mut state = self.state.lock();
-        let Ok(block) = result else {
-            state.stats.failures += 1;
-            return result;
-        };
-        state.stats.note_allocation(layout.size(), self.fast.net());
-        self.publish(&state.stats);
-        let record = Record::new(layout.size(), block.len(), layout.align());
-        insert_live(state, block, record, backtrace);
-        Ok(block)
-    }
-
-    /// At the tracking level, records a new block (already counted).
-    #[inline]
-    fn record(&self, block: NonNull<[u8]>, layout: Layout, backtrace: Option<Backtrace>) {
-        if self.level != Level::Tracking {
-            return;
-        }
-        let record = Record::new(layout.size(), block.len(), layout.align());
-        insert_live(self.state.lock(), block, record, backtrace);
-    }
-
-    /// At the tracking level, takes the record of `ptr` out of the live set, after checking that
-    /// `layout` fits it, and with `free` also counts the block's deallocation under the same lock;
-    /// panics (with the lock released) if `layout` does not fit. `None` at the counters level.
-    #[inline]
-    fn take_record(
-        &self,
-        ptr: NonNull<u8>,
-        layout: Layout,
-        call: &str,
-        free: bool,
-    ) -> Option<Record> {
-        if self.level != Level::Tracking {
-            return None;
-        }
-        let address = ptr.as_ptr().addr();
-        let mut state = self.state.lock();
-        let Some(record) = state.live.remove(address) else {
-            not_live(state, ptr, layout, call)
-        };
-        if record.fits(layout) {
-            if free {
-                state
-                    .stats
-                    .note_deallocation(record.size(), self.fast.net());
-                self.publish(&state.stats);
-                let next = state.freed_next;
-                state.freed[next] = (address, record.size(), record.align());
-                state.freed_next = (next + 1) % FREED_HISTORY;
-                // Dropped at the end of this block, after the lock is released: a backtrace frees
-                // through the global allocator.
-                let _backtrace = state.live.take_backtrace(address);
-                drop(state);
-            }
-            return Some(record);
-        }
-        let backtrace = state.live.backtrace(address).cloned();
-        drop(state);
-        self.misfit(ptr, layout, call, record, backtrace)
-    }
-
-    /// Panics for a layout that does not fit its block, after putting the block's record back so
-    /// that the state is as it was. The message (which may allocate, for the backtrace) is
-    /// formatted without the lock.
-    #[cold]
-    #[inline(never)]
-    fn misfit(
-        &self,
-        ptr: NonNull<u8>,
-        layout: Layout,
-        call: &str,
-        record: Record,
-        backtrace: Option<Backtrace>,
-    ) -> ! {
-        let message = misfit_message(call, ptr, layout, record, backtrace.as_ref());
-        self.state.lock().live.restore(ptr.as_ptr().addr(), record);
-        // `backtrace` is dropped while unwinding, without the lock.
-        panic!("{message}");
-    }
-
-    /// Counts a free through the lock (the counters level off the fast path).
-    #[inline]
-    fn note_deallocate(&self, size: usize) {
-        let mut state = self.state.lock();
-        state.stats.note_deallocation(size, self.fast.net());
-        self.publish(&state.stats);
     }
 
     /// Without `std` there are no backtraces.
@@ -762,7 +421,7 @@ impl<A> Trace<A> {
     /// Captures a backtrace if this trace wants one and this thread is not capturing already.
     #[cfg(feature = "std")]
     fn capture(&self) -> Option<Backtrace> {
-        if self.level != Level::Tracking || !self.backtraces.load(Ordering::Relaxed) {
+        if !self.backtraces.load(Ordering::Relaxed) {
             return None;
         }
         std::thread_local! {
@@ -779,88 +438,13 @@ impl<A> Trace<A> {
     }
 }
 
-/// Panics for a pointer that is not live, releasing the lock first: a double free if the address
-/// is among the recent frees (naming what the block was), else a foreign pointer.
-#[cold]
-#[inline(never)]
-fn not_live(state: Guard<'_, State>, ptr: NonNull<u8>, layout: Layout, call: &str) -> ! {
-    let address = ptr.as_ptr().addr();
-    let freed = state
-        .freed
-        .iter()
-        .find(|&&(a, size, _)| a == address && size != 0)
-        .copied();
-    drop(state);
-    match freed {
-        Some((_, size, align)) => panic!(
-            "allockit::Trace: {call} of {ptr:p} with {layout:?}, but that block is not live: it \
-             was freed already (it was {:?}). A double free; the inner allocator was not called",
-            Layout::from_size_align(size, align).unwrap()
-        ),
-        None => panic!(
-            "allockit::Trace: {call} of {ptr:p} with {layout:?}, but no live block of this \
-             allocator starts there: a pointer from another allocator, or a double free. The \
-             inner allocator was not called"
-        ),
-    }
-}
-
-/// Puts the record of `block`, which the inner allocator just handed out, into the live set, and
-/// releases the lock. A record already there means the inner allocator handed out a live block
-/// again: that panics, after the lock is released (and the displaced record dropped without it).
-fn insert_live(
-    mut state: Guard<'_, State>,
-    block: NonNull<[u8]>,
-    record: Record,
-    backtrace: Option<Backtrace>,
-) {
-    let old = state
-        .live
-        .insert(block.cast::<u8>().as_ptr().addr(), record, backtrace);
-    drop(state);
-    assert!(
-        old.is_none(),
-        "allockit::Trace: the inner allocator handed out {:p}, which is still live",
-        block.cast::<u8>()
-    );
-}
-
-/// The panic message for a layout that does not fit its block.
-fn misfit_message(
-    call: &str,
-    ptr: NonNull<u8>,
-    layout: Layout,
-    record: Record,
-    backtrace: Option<&Backtrace>,
-) -> alloc::string::String {
-    use core::fmt::Write;
-    let mut message = alloc::string::String::new();
-    let _ = write!(
-        message,
-        "allockit::Trace: {call} of {ptr:p} with {layout:?}, but the block was allocated with \
-         {:?} and is {} bytes long: a layout fits only with the same alignment and a size from {} \
-         to {}. The inner allocator was not called",
-        record.layout(),
-        record.len(),
-        record.size(),
-        record.len(),
-    );
-    #[cfg(feature = "std")]
-    if let Some(backtrace) = backtrace {
-        let _ = write!(message, "\nallocated at:\n{backtrace}");
-    }
-    #[cfg(not(feature = "std"))]
-    let _ = backtrace;
-    message
-}
-
 // SAFETY: the `Allocator` contract, argued for `Trace<A>` (and `&Trace<A>` by allocator-api2's
 // blanket impl for references):
 // - Blocks stay valid while the trace lives: every non-zero-sized block is the inner allocator's,
 //   passed through unchanged, so it stays valid as long as `inner` (owned by the trace) does.
 //   Zero-sized blocks are dangling and need no memory.
 // - Moving the trace moves `inner`, which by its own contract invalidates none of its blocks; the
-//   records hold addresses as numbers, and live in memory the trace does not move.
+//   records hold addresses as numbers, in shards the trace does not move.
 // - Any block it handed out may be passed to any of its methods: non-zero-sized blocks go back to
 //   `inner` with the caller's layouts, as the caller got them from `inner`; a zero-sized layout is
 //   recognised by its size and never reaches `inner`. At the tracking level a request that breaks
@@ -876,20 +460,22 @@ unsafe impl<A: Allocator> Allocator for Trace<A> {
         self.allocate_with(layout, true)
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         if layout.size() == 0 {
             return;
         }
-        if self.fast.owns() {
-            self.fast.settle(|| self.locked_live());
-            self.fast.deallocation(layout.size());
-            // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`:
-            // a block of `inner`.
-            return unsafe { self.inner.deallocate(ptr, layout) };
+        let shard = self.shards.fast();
+        if !shards::is_fast(shard) {
+            // SAFETY: the caller's guarantees, passed on, with a non-zero-sized layout.
+            return unsafe { self.deallocate_slow(ptr, layout) };
         }
-        // SAFETY: the caller's guarantees, passed on.
-        unsafe { self.deallocate_locked(ptr, layout) }
+        // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`: a
+        // block of `inner`. (The counting waits for it: at the counters level the order does
+        // not matter, and the inner allocator's work then overlaps the shard's loads.)
+        unsafe { self.inner.deallocate(ptr, layout) };
+        // SAFETY: a fast shard of `self.shards`, borrowed through `self`.
+        unsafe { shards::fast_shard(shard) }.freed(self.shards.peaks(), layout.size());
     }
 
     unsafe fn grow(
@@ -983,67 +569,71 @@ impl<A: Allocator> Trace<A> {
         if layout.size() == 0 {
             return Ok(crate::dangling(layout));
         }
-        if self.fast.enter() {
-            return self.allocate_fast(layout, zeroed);
+        let shard = self.shards.fast();
+        if !shards::is_fast(shard) {
+            return self.allocate_slow(layout, zeroed);
         }
-        self.allocate_locked(layout, zeroed)
-    }
-
-    /// [`allocate_with`](Self::allocate_with) on the fast path.
-    #[inline(always)]
-    fn allocate_fast(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: a fast shard of `self.shards`, borrowed through `self`.
+        let shard = unsafe { shards::fast_shard(shard) };
         let result = self.allocate_inner(layout, zeroed);
         match result {
-            Ok(_) => self.fast.allocation(layout.size()),
-            Err(AllocError) => self.fast.failure(),
+            Ok(_) => shard.allocated(self.shards.peaks(), layout.size()),
+            Err(AllocError) => shard.failed(),
         }
         result
     }
 
-    /// [`allocate_with`](Self::allocate_with) off the fast path: on it after all if this thread
-    /// claims the counters now, else through the lock, recording the block at the tracking level
-    /// and checking the limit if there is one. Kept out of line so that the fast path stays small
-    /// enough to inline into callers.
+    /// [`allocate_with`](Self::allocate_with) off the fast path: a thread's first call, a limit,
+    /// or the tracking level. Kept out of line so that the fast path inlines into callers.
     #[inline(never)]
-    fn allocate_locked(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
-        if self.fast.claim() {
-            return self.allocate_fast(layout, zeroed);
-        }
+    fn allocate_slow(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
+        let size = layout.size();
+        let writer = self.shards.writer();
+        let reservation = writer.reserve(size)?;
         let backtrace = self.capture();
-        if self.level == Level::Tracking && !self.limited.load(Ordering::Relaxed) {
-            let result = self.allocate_inner(layout, zeroed);
-            return self.count_and_record(result, layout, backtrace);
-        }
-        let undo = self.reserve(layout.size(), Event::Allocation)?;
-        match self.allocate_inner(layout, zeroed) {
-            Ok(block) => {
-                self.record(block, layout, backtrace);
-                Ok(block)
-            }
+        let block = match self.allocate_inner(layout, zeroed) {
+            Ok(block) => block,
             Err(AllocError) => {
-                self.unreserve(undo);
-                Err(AllocError)
+                writer.refused(reservation);
+                return Err(AllocError);
+            }
+        };
+        if self.level() == Level::Tracking {
+            let taken = Taken {
+                record: Record::new(size, block.len(), layout.align()),
+                backtrace,
+            };
+            if let Err(taken) = record(writer.table(), block.cast(), taken) {
+                // No room for the record: the allocation is undone, as if the inner allocator
+                // had refused it.
+                // SAFETY: `block` was just allocated by `inner` with `layout`, and is freed once.
+                unsafe { self.inner.deallocate(block.cast(), layout) };
+                writer.refused(reservation);
+                drop(taken);
+                return Err(AllocError);
             }
         }
+        writer.allocated(size);
+        Ok(block)
     }
 
-    /// `deallocate` through the lock: counted there, with the record taken out (and checked) at
-    /// the tracking level.
+    /// `deallocate` off the fast path: counted (and at the tracking level the block's record
+    /// taken out, after checking that `layout` fits it) before the inner allocator frees the
+    /// block, so that no other thread can be handed its address while it is still recorded.
     ///
     /// # Safety
     ///
     /// As for `Allocator::deallocate`, with a non-zero-sized `layout`.
     #[inline(never)]
-    unsafe fn deallocate_locked(&self, ptr: NonNull<u8>, layout: Layout) {
-        // Counted (with the record taken out, at the tracking level) before the block goes back,
-        // so that no other thread can be handed its address while it is still in the live set.
-        if self.take_record(ptr, layout, "deallocate", true).is_none() {
-            self.note_deallocate(layout.size());
-        }
-        // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`; a
-        // non-zero-sized block of the trace is a block of `inner` allocated with a layout that
-        // `layout` fits.
-        unsafe { self.inner.deallocate(ptr, layout) }
+    unsafe fn deallocate_slow(&self, ptr: NonNull<u8>, layout: Layout) {
+        let writer = self.shards.writer();
+        let taken = self.take_record(&writer, ptr, layout, "deallocate");
+        writer.freed(taken.as_ref().map_or(layout.size(), |t| t.record.size()));
+        // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`
+        // (checked at the tracking level): a block of `inner`.
+        unsafe { self.inner.deallocate(ptr, layout) };
+        // A backtrace frees through the global allocator: dropped after every lock.
+        drop(taken);
     }
 
     /// Grows or shrinks through `inner`, keeping the counters and the record up to date. A
@@ -1073,385 +663,232 @@ impl<A: Allocator> Trace<A> {
             unsafe { self.deallocate(ptr, old) };
             return Ok(crate::dangling(new));
         }
-        if self.fast.enter() {
-            // SAFETY: the caller's guarantees, passed on.
-            return unsafe { self.resize_fast(ptr, old, new, how) };
+        let shard = self.shards.fast();
+        if !shards::is_fast(shard) {
+            // SAFETY: the caller's guarantees, passed on; neither layout is zero-sized.
+            return unsafe { self.resize_slow(ptr, old, new, how) };
         }
-        // SAFETY: the caller's guarantees, passed on; neither layout is zero-sized.
-        unsafe { self.resize_locked(ptr, old, new, how) }
-    }
-
-    /// [`resize`](Self::resize) on the fast path.
-    ///
-    /// # Safety
-    ///
-    /// As for `resize`.
-    #[inline(always)]
-    unsafe fn resize_fast(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-        how: Resize,
-    ) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: a fast shard of `self.shards`, borrowed through `self`.
+        let shard = unsafe { shards::fast_shard(shard) };
+        let peaks = self.shards.peaks();
         // SAFETY: the caller's guarantees, passed on: `ptr` is a block of `inner` that `old`
         // fits, and `new` is larger or smaller as the call says.
         let result = unsafe { how.call(&self.inner, ptr, old, new) };
-        match (&result, how) {
-            (Err(AllocError), _) => self.fast.failure(),
-            (Ok(_), Resize::Shrink) => self
-                .fast
-                .shrinkage(old.size() - new.size(), || self.locked_live()),
-            (Ok(_), _) => self.fast.growth(new.size() - old.size()),
+        match result {
+            Ok(_) => shard.resized(peaks, how != Resize::Shrink, old.size(), new.size()),
+            Err(AllocError) => shard.failed(),
         }
         result
     }
 
-    /// [`resize`](Self::resize) off the fast path, for non-zero-sized layouts: on it after all if
-    /// this thread claims the counters now, else through the lock, with the record checked and
-    /// moved at the tracking level. Out of line, as `allocate_locked` is.
+    /// [`resize`](Self::resize) off the fast path, for non-zero-sized layouts. At the tracking
+    /// level the block's record (with its backtrace) is out of its table while `inner` works, so
+    /// that no other thread can see the old address as live if `inner` moves the block, and goes
+    /// back under the new address. Out of line, as `allocate_slow` is.
     ///
     /// # Safety
     ///
     /// As for `resize`, and neither `old` nor `new` is zero-sized.
     #[inline(never)]
-    unsafe fn resize_locked(
+    unsafe fn resize_slow(
         &self,
         ptr: NonNull<u8>,
         old: Layout,
         new: Layout,
         how: Resize,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        if self.fast.claim() {
-            // SAFETY: the caller's guarantees, passed on.
-            return unsafe { self.resize_fast(ptr, old, new, how) };
-        }
-        let call = how.name();
-        // At the tracking level the record is out of the live set while `inner` works, so that
-        // no other thread can see the old address as live if `inner` moves the block.
-        let record = self.take_record(ptr, old, call, false);
-        let old_size = record.map_or(old.size(), Record::size);
-        let undo = if how == Resize::Shrink {
-            None
-        } else {
-            match self.reserve(new.size().saturating_sub(old_size), Event::Grow) {
-                Ok(undo) => Some(undo),
-                Err(AllocError) => {
-                    if let Some(record) = record {
-                        self.state.lock().live.restore(ptr.as_ptr().addr(), record);
-                    }
-                    return Err(AllocError);
-                }
+        let writer = self.shards.writer();
+        let taken = self.take_record(&writer, ptr, old, how.name());
+        // What the block counts as now: its recorded size at the tracking level (which a shrink's
+        // new size may pass: any old size up to the block's length fits), else the caller's.
+        let from = taken.as_ref().map_or(old.size(), |t| t.record.size());
+        let reservation = match writer.reserve(new.size().saturating_sub(from)) {
+            Ok(reservation) => reservation,
+            Err(AllocError) => {
+                restore(writer.table(), ptr, taken);
+                return Err(AllocError);
             }
         };
         // SAFETY: the caller's guarantees, passed on: `ptr` is a block of `inner` that `old` fits
         // (checked above at the tracking level), and `new` is larger or smaller as the call says.
-        let result = unsafe { how.call(&self.inner, ptr, old, new) };
-        let block = match result {
+        let block = match unsafe { how.call(&self.inner, ptr, old, new) } {
             Ok(block) => block,
             Err(AllocError) => {
-                match undo {
-                    Some(undo) => self.unreserve(undo),
-                    None => self.state.lock().stats.failures += 1,
-                }
-                if let Some(record) = record {
-                    self.state.lock().live.restore(ptr.as_ptr().addr(), record);
-                }
+                writer.refused(reservation);
+                restore(writer.table(), ptr, taken);
                 return Err(AllocError);
             }
         };
-        if how == Resize::Shrink || record.is_some() {
-            let mut state = self.state.lock();
-            if how == Resize::Shrink {
-                state.stats.shrinks += 1;
-                state
-                    .stats
-                    .note_shrinkage(old_size - new.size(), self.fast.net());
-                self.publish(&state.stats);
-            }
-            if record.is_some() {
-                // The backtrace moves with the block, from its old address to its new one.
-                let backtrace = state.live.take_backtrace(ptr.as_ptr().addr());
-                let record = Record::new(new.size(), block.len(), new.align());
-                insert_live(state, block, record, backtrace);
+        writer.resized(how != Resize::Shrink, from, new.size());
+        if let Some(taken) = taken {
+            let moved = Taken {
+                record: Record::new(new.size(), block.len(), new.align()),
+                backtrace: taken.backtrace,
+            };
+            if let Err(moved) = record(writer.table(), block.cast(), moved) {
+                // The block is resized and its old self gone: without room for its record there
+                // is no undoing it. The trace's own memory ran out, as a map's would.
+                drop(moved);
+                alloc::alloc::handle_alloc_error(live::TABLE_GROWTH);
             }
         }
         Ok(block)
     }
-}
 
-/// What [`Trace::reserve`] counted: an allocation or a grow.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Event {
-    Allocation,
-    Grow,
-}
+    /// At the tracking level, takes the record of `ptr` out of the tables (the calling thread's
+    /// first, then every other shard's) after checking that `layout` fits it; panics, with every
+    /// lock released, if it is not live or `layout` does not fit. `None` at the counters level.
+    #[inline]
+    fn take_record(
+        &self,
+        writer: &Writer<'_>,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        call: &str,
+    ) -> Option<Taken> {
+        if self.level() != Level::Tracking {
+            return None;
+        }
+        // The calling thread's table first: a block is most often freed where it was allocated.
+        let own = writer.shard();
+        if let Some(taken) = take_from(own, ptr, layout, call) {
+            return Some(taken);
+        }
+        self.take_elsewhere(own, ptr, layout, call)
+    }
 
-/// How to take back a reservation: what it added, and the peaks before it.
-#[derive(Clone, Copy)]
-struct Undo {
-    extra: usize,
-    event: Event,
-    peak_blocks: usize,
-    peak_bytes: usize,
-}
-
-/// Panics if dropped: guards a call that must not unwind (a global allocator must not), turning
-/// a panic inside it into an abort (a panic while panicking aborts), after the message of the
-/// first panic has been printed.
-struct AbortOnUnwind;
-
-impl Drop for AbortOnUnwind {
-    fn drop(&mut self) {
-        panic!("allockit::Trace: a global allocator must not unwind; aborting");
+    /// [`take_record`](Self::take_record) for a block not in the calling thread's table: every
+    /// other shard's, then a panic.
+    #[cold]
+    #[inline(never)]
+    fn take_elsewhere(
+        &self,
+        own: &shards::Shard,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        call: &str,
+    ) -> Option<Taken> {
+        for shard in self.shards.all() {
+            if !core::ptr::eq(own, shard)
+                && let Some(taken) = take_from(shard, ptr, layout, call)
+            {
+                return Some(taken);
+            }
+        }
+        let address = ptr.as_ptr().addr();
+        let freed = self
+            .shards
+            .all()
+            .find_map(|shard| shard.live.lock().freed_as(address));
+        not_live(ptr, layout, call, freed)
     }
 }
 
-/// Runs `f`, aborting the process if it panics.
-fn no_unwind<R>(f: impl FnOnce() -> R) -> R {
-    let guard = AbortOnUnwind;
-    let result = f();
-    core::mem::forget(guard);
-    result
+/// Takes the record of `ptr` out of `shard`'s table if it is there and `layout` fits it (and for
+/// a free, remembers it among the table's recent frees); panics, with the lock released, if it is
+/// there and `layout` does not fit.
+#[inline]
+fn take_from(shard: &shards::Shard, ptr: NonNull<u8>, layout: Layout, call: &str) -> Option<Taken> {
+    let address = ptr.as_ptr().addr();
+    let mut live = shard.live.lock();
+    match live.take_if(address, |record| record.fits(layout))? {
+        Ok(taken) => {
+            if call == "deallocate" {
+                live.note_freed(address, taken.record);
+            }
+            Some(taken)
+        }
+        Err((record, backtrace)) => {
+            drop(live);
+            misfit(ptr, layout, call, record, backtrace);
+        }
+    }
 }
 
-// SAFETY: `GlobalAlloc` is implemented through the `Allocator` impl above, whose blocks meet the
-// layout they were requested with. Failures become null, as `GlobalAlloc` requires, and a misuse
-// panic aborts instead of unwinding (unwinding out of a global allocator is undefined behaviour).
-// As a global allocator, `inner` must not itself use the global allocator (use
-// `std::alloc::System`), and the trace's own bookkeeping uses `System` directly, never the global
-// allocator, so no call comes back into the trace while it holds its lock.
-unsafe impl<A: Allocator> GlobalAlloc for Trace<A> {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        no_unwind(|| {
-            self.allocate(layout)
-                .map_or(ptr::null_mut(), |block| block.cast::<u8>().as_ptr())
-        })
+/// Puts a record taken out for a resize back under its address, if there was one. If the trace's
+/// memory ran out meanwhile, the record is lost (the block then reads as foreign) rather than
+/// aborting.
+fn restore(table: &Mutex<live::Live>, ptr: NonNull<u8>, taken: Option<Taken>) {
+    if let Some(taken) = taken {
+        let _ = record(table, ptr, taken);
     }
+}
 
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        no_unwind(|| {
-            self.allocate_zeroed(layout)
-                .map_or(ptr::null_mut(), |block| block.cast::<u8>().as_ptr())
-        })
+/// Records a block in `table`. Panics, after every lock is released, if the address was live
+/// already: the inner allocator handed out a live block again. `Err` gives the record back if
+/// there is no memory for it.
+fn record(table: &Mutex<live::Live>, block: NonNull<u8>, taken: Taken) -> Result<(), Taken> {
+    match live::insert(table, block.as_ptr().addr(), taken) {
+        Ok(None) => Ok(()),
+        Ok(Some(displaced)) => {
+            drop(displaced);
+            panic!(
+                "allockit::Trace: the inner allocator handed out {block:p}, which is still live"
+            );
+        }
+        Err((taken, AllocError)) => Err(taken),
     }
+}
 
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `GlobalAlloc` callers pass a non-null block of this allocator with its layout.
-        no_unwind(|| unsafe { self.deallocate(NonNull::new_unchecked(ptr), layout) })
+/// Panics for a layout that does not fit its block. The message (which may allocate, for the
+/// backtrace) is formatted without any lock.
+#[cold]
+#[inline(never)]
+fn misfit(
+    ptr: NonNull<u8>,
+    layout: Layout,
+    call: &str,
+    record: Record,
+    backtrace: Option<Backtrace>,
+) -> ! {
+    use core::fmt::Write;
+    let mut message = alloc::string::String::new();
+    let _ = write!(
+        message,
+        "allockit::Trace: {call} of {ptr:p} with {layout:?}, but the block was allocated with \
+         {:?} and is {} bytes long: a layout fits only with the same alignment and a size from {} \
+         to {}. The inner allocator was not called",
+        record.layout(),
+        record.len(),
+        record.size(),
+        record.len(),
+    );
+    #[cfg(feature = "std")]
+    if let Some(backtrace) = &backtrace {
+        let _ = write!(message, "\nallocated at:\n{backtrace}");
     }
+    // `backtrace` is dropped while unwinding, without any lock.
+    drop(backtrace);
+    panic!("{message}");
+}
 
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the `GlobalAlloc::realloc` contract: `ptr` is a live, non-null block of this
-        // allocator with `layout`, and `new_size`, rounded up to `layout.align()`, does not
-        // overflow `isize`, so the new layout is valid.
-        no_unwind(|| unsafe {
-            let new = Layout::from_size_align_unchecked(new_size, layout.align());
-            let ptr = NonNull::new_unchecked(ptr);
-            let block = if new_size >= layout.size() {
-                self.grow(ptr, layout, new)
-            } else {
-                self.shrink(ptr, layout, new)
-            };
-            block.map_or(ptr::null_mut(), |block| block.cast::<u8>().as_ptr())
-        })
+/// Panics for a pointer that is not live: a double free if the address is among the recent
+/// frees (`freed`: the size and alignment it had), else a foreign pointer.
+#[cold]
+#[inline(never)]
+fn not_live(ptr: NonNull<u8>, layout: Layout, call: &str, freed: Option<(usize, usize)>) -> ! {
+    match freed {
+        Some((size, align)) => panic!(
+            "allockit::Trace: {call} of {ptr:p} with {layout:?}, but that block is not live: it \
+             was freed already (it was {:?}). A double free; the inner allocator was not called",
+            Layout::from_size_align(size, align).unwrap()
+        ),
+        None => panic!(
+            "allockit::Trace: {call} of {ptr:p} with {layout:?}, but no live block of this \
+             allocator starts there: a pointer from another allocator, or a double free. The \
+             inner allocator was not called"
+        ),
     }
 }
 
 impl<A: fmt::Debug> fmt::Debug for Trace<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Trace")
-            .field("level", &self.level)
+            .field("level", &self.level())
             .field("stats", &self.stats())
+            .field("limit", &self.limit())
             .field("inner", &self.inner)
             .finish()
-    }
-}
-
-/// What [`Trace::check_leaks`] found still live.
-///
-/// `Display` lists every live block (address, size, alignment, and backtrace when captured) and
-/// the totals.
-///
-/// # Examples
-///
-/// ```
-/// use allockit::{Box, Platform, Trace};
-///
-/// let trace = Trace::with_tracking(Platform);
-/// let kept = Box::new_in([1u8; 40], &trace);
-/// let report = trace.check_leaks().unwrap_err();
-/// assert_eq!(report.blocks()[0].size, 40);
-/// let text = report.to_string();
-/// assert!(text.contains("1 block (40 B) still live"));
-/// drop(kept);
-/// ```
-pub struct LeakReport {
-    stats: Stats,
-    blocks: allocator_api2::vec::Vec<LeakedBlock, Bookkeeping>,
-    listed: bool,
-}
-
-impl LeakReport {
-    /// The live blocks, in address order; empty for a trace at the counters level.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use allockit::{Box, Platform, Trace};
-    ///
-    /// let trace = Trace::new(Platform);
-    /// let _kept = Box::new_in(0u32, &trace);
-    /// let report = trace.check_leaks().unwrap_err();
-    /// assert!(report.blocks().is_empty()); // counters only: the totals, no list
-    /// assert_eq!(report.live_blocks(), 1);
-    /// ```
-    pub fn blocks(&self) -> &[LeakedBlock] {
-        &self.blocks
-    }
-
-    /// How many blocks are live.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let trace = allockit::Trace::new(allockit::Platform);
-    /// let _kept = allockit::Box::new_in(0u8, &trace);
-    /// assert_eq!(trace.check_leaks().unwrap_err().live_blocks(), 1);
-    /// ```
-    pub fn live_blocks(&self) -> usize {
-        self.stats.live_blocks
-    }
-
-    /// How many bytes are live.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let trace = allockit::Trace::new(allockit::Platform);
-    /// let _kept = allockit::Box::new_in([0u8; 3], &trace);
-    /// assert_eq!(trace.check_leaks().unwrap_err().live_bytes(), 3);
-    /// ```
-    pub fn live_bytes(&self) -> usize {
-        self.stats.live_bytes
-    }
-
-    /// The trace's counters when the report was made.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let trace = allockit::Trace::new(allockit::Platform);
-    /// let _kept = allockit::Box::new_in(0u8, &trace);
-    /// assert_eq!(trace.check_leaks().unwrap_err().stats().allocations, 1);
-    /// ```
-    pub fn stats(&self) -> &Stats {
-        &self.stats
-    }
-}
-
-impl fmt::Display for LeakReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let blocks = self.stats.live_blocks;
-        writeln!(
-            f,
-            "{blocks} block{} ({}) still live",
-            if blocks == 1 { "" } else { "s" },
-            Bytes(self.stats.live_bytes)
-        )?;
-        if !self.listed {
-            return write!(
-                f,
-                "(a trace at the counters level keeps no list; use Trace::with_tracking)"
-            );
-        }
-        for block in self.blocks() {
-            write!(f, "\n  {block}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for LeakReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LeakReport")
-            .field("stats", &self.stats)
-            .field("blocks", &self.blocks())
-            .finish()
-    }
-}
-
-#[cfg(feature = "std")]
-impl std::error::Error for LeakReport {}
-
-/// One live block in a [`LeakReport`].
-///
-/// # Examples
-///
-/// ```
-/// use allockit::{Box, Platform, Trace};
-///
-/// let trace = Trace::with_tracking(Platform);
-/// let _kept = Box::new_in(5u16, &trace);
-/// let report = trace.check_leaks().unwrap_err();
-/// let block = &report.blocks()[0];
-/// assert_eq!((block.size, block.align), (2, 2));
-/// ```
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct LeakedBlock {
-    /// The block's address.
-    pub address: usize,
-    /// The size it was requested with (or last resized to).
-    pub size: usize,
-    /// Its alignment.
-    pub align: usize,
-    #[cfg(feature = "std")]
-    backtrace: Option<Backtrace>,
-}
-
-impl LeakedBlock {
-    /// Where the block was allocated, if the trace captured backtraces then.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use allockit::{Box, Platform, Trace};
-    ///
-    /// let trace = Trace::with_tracking(Platform);
-    /// let _kept = Box::new_in(5u16, &trace);
-    /// assert!(trace.check_leaks().unwrap_err().blocks()[0].backtrace().is_none());
-    /// ```
-    #[cfg(feature = "std")]
-    pub fn backtrace(&self) -> Option<&std::backtrace::Backtrace> {
-        self.backtrace.as_deref()
-    }
-}
-
-impl fmt::Display for LeakedBlock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:#x}: {} (align {})",
-            self.address,
-            Bytes(self.size),
-            self.align
-        )?;
-        #[cfg(feature = "std")]
-        if let Some(backtrace) = &self.backtrace {
-            write!(f, ", allocated at:\n{backtrace}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for LeakedBlock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LeakedBlock")
-            .field("address", &format_args!("{:#x}", self.address))
-            .field("size", &self.size)
-            .field("align", &self.align)
-            .finish_non_exhaustive()
     }
 }
 

@@ -1,18 +1,34 @@
-//! The live set of a tracking `Trace`: what it knows of every live block, kept small.
+//! The live set of a tracking `Trace`: what it knows of every live block, kept small, in one table
+//! per shard (see `shards.rs`), each behind its own lock.
 //!
-//! A tracking trace with many live blocks spends most of its time in this set, and a good part of
-//! it faulting in and rehashing the table as it grows, so the table holds 16 bytes per block: the
+//! A tracking trace with many live blocks spends most of its time in these tables, and a good part
+//! of it faulting in and rehashing them as they grow, so a table holds 16 bytes per block: the
 //! address, and the record packed into one word (a 32-bit size, a 16-bit slack and the
 //! alignment's logarithm). The rare record that does not fit (4 GiB or more, or a slack of 64 KiB
 //! or more) is marked in the table and kept whole in a second table. A [`Record`] itself is 16
 //! bytes, `Option<Record>` too, so that records travel between functions in registers.
 //! Backtraces, when a trace captures them, live in a third table, which is empty otherwise and
-//! then costs nothing.
+//! then costs nothing. A record leaves its table together with its backtrace ([`Live::take`]),
+//! and both travel with the call (a resize puts them back under the block's new address), so a
+//! backtrace can neither be left behind under an address nor end up on another block.
+//!
+//! Nothing allocates, frees or drops under a table's lock: [`insert`] makes room by building a
+//! larger table outside the lock and moving the entries over under it (no allocation: the new
+//! table has room), and the old table's memory, like any record displaced, is dropped after the
+//! lock is released. The tables' memory comes from [`Bookkeeping`], never the traced allocator.
+//! Each table also remembers the last few frees it saw, so that a double free can say what the
+//! block was.
 
 use core::num::NonZeroU8;
 
 use super::{AddressHash, Backtrace, Bookkeeping};
-use crate::Layout;
+use crate::sync::Mutex;
+use crate::{AllocError, Layout};
+
+/// How many recent frees each table remembers for its double-free messages.
+const FREED_HISTORY: usize = 16;
+
+type Table<V> = hashbrown::HashMap<usize, V, AddressHash, Bookkeeping>;
 
 /// What a tracking trace knows of a live block, apart from its backtrace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,107 +122,258 @@ impl Packed {
     }
 }
 
-/// The records of every live block, keyed by address, and the backtraces of those that have one.
-/// The keys of `big` are the keys of `records` marked [`Packed::BIG`]; the keys of `backtraces`
-/// are keys of `records`, or of records that [`Live::remove`] took out and that are on their way
-/// back ([`Live::restore`]) or to a new address.
-pub(super) struct Live {
-    records: hashbrown::HashMap<usize, Packed, AddressHash, Bookkeeping>,
-    big: hashbrown::HashMap<usize, Record, AddressHash, Bookkeeping>,
-    backtraces: hashbrown::HashMap<usize, Backtrace, AddressHash, Bookkeeping>,
+/// A record out of its table, with its backtrace: what [`Live::take`] hands over.
+pub(crate) struct Taken {
+    pub(crate) record: Record,
+    pub(crate) backtrace: Option<Backtrace>,
+}
+
+/// The records of the live blocks of one shard, keyed by address, and the backtraces of those
+/// that have one. The keys of `big` are the keys of `records` marked [`Packed::BIG`]; the keys of
+/// `backtraces` are keys of `records`.
+pub(crate) struct Live {
+    records: Table<Packed>,
+    big: Table<Record>,
+    backtraces: Table<Backtrace>,
+    /// The most recent frees from this table: `(address, size, align)`, in a ring.
+    freed: [(usize, usize, usize); FREED_HISTORY],
+    /// Where the next entry of `freed` goes.
+    freed_next: usize,
 }
 
 impl Live {
-    pub(super) const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
-            records: hashbrown::HashMap::with_hasher_in(AddressHash, Bookkeeping {}),
-            big: hashbrown::HashMap::with_hasher_in(AddressHash, Bookkeeping {}),
-            backtraces: hashbrown::HashMap::with_hasher_in(AddressHash, Bookkeeping {}),
+            records: Table::with_hasher_in(AddressHash, Bookkeeping {}),
+            big: Table::with_hasher_in(AddressHash, Bookkeeping {}),
+            backtraces: Table::with_hasher_in(AddressHash, Bookkeeping {}),
+            freed: [(0, 0, 0); FREED_HISTORY],
+            freed_next: 0,
         }
     }
 
     /// How many blocks are live.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.records.len()
     }
 
-    /// Records a new block at `address`. If the address was live already (an inner allocator
-    /// that handed out a live block again), returns what it displaced, for the caller to report
-    /// and drop.
+    /// Records a new block at `address`, if that needs no allocation; else gives everything
+    /// back. `Ok(Some(..))` holds what was at `address` already (an inner allocator that handed
+    /// out a live block again), for the caller to report and drop after the lock.
     #[inline]
-    pub(super) fn insert(
+    fn put(&mut self, address: usize, taken: Taken) -> Result<Option<Taken>, Taken> {
+        let packed = Packed::of(taken.record);
+        if !room(&self.records)
+            || (packed.is_none() && !room(&self.big))
+            || (taken.backtrace.is_some() && !room(&self.backtraces))
+        {
+            return Err(taken);
+        }
+        let Taken { record, backtrace } = taken;
+        let old_big = match packed {
+            Some(_) => None,
+            None => self.big.insert(address, record),
+        };
+        let Some(old) = self.records.insert(address, packed.unwrap_or(Packed::BIG)) else {
+            if let Some(backtrace) = backtrace {
+                self.backtraces.insert(address, backtrace);
+            }
+            return Ok(None);
+        };
+        // A displaced big record is in `old_big` if the new one is big too, else still in `big`.
+        let displaced = old
+            .unpack()
+            .or(old_big)
+            .or_else(|| self.big.remove(&address));
+        let old_backtrace = match backtrace {
+            Some(backtrace) => self.backtraces.insert(address, backtrace),
+            None => self.backtraces.remove(&address),
+        };
+        Ok(displaced.map(|record| Taken {
+            record,
+            backtrace: old_backtrace,
+        }))
+    }
+
+    /// The record of the block at `address`, if it is live here.
+    #[cfg(test)]
+    fn get(&self, address: usize) -> Option<Record> {
+        let packed = *self.records.get(&address)?;
+        packed.unpack().or_else(|| self.big.get(&address).copied())
+    }
+
+    /// The record of the block at `address`, with its backtrace, if it is live here: taken out
+    /// if `fits` says so of the record (one lookup), else left in place and handed back with a
+    /// copy of its backtrace. `None` if the block is not live here.
+    #[inline]
+    pub(crate) fn take_if(
         &mut self,
         address: usize,
-        record: Record,
-        backtrace: Option<Backtrace>,
-    ) -> Option<(Record, Option<Backtrace>)> {
-        match (self.put(address, record), backtrace) {
-            (None, None) => None,
-            (None, Some(backtrace)) => {
-                self.backtraces.insert(address, backtrace);
-                None
-            }
-            (Some(old), backtrace) => {
-                let old_backtrace = match backtrace {
-                    Some(backtrace) => self.backtraces.insert(address, backtrace),
-                    None => self.backtraces.remove(&address),
-                };
-                Some((old, old_backtrace))
-            }
-        }
-    }
-
-    /// Takes the record of the block at `address` out, if it is live. Its backtrace stays, for
-    /// [`take_backtrace`](Self::take_backtrace) or [`restore`](Self::restore).
-    #[inline]
-    pub(super) fn remove(&mut self, address: usize) -> Option<Record> {
-        let packed = self.records.remove(&address)?;
-        packed.unpack().or_else(|| self.big.remove(&address))
-    }
-
-    /// Puts back a record that [`remove`](Self::remove) took out, with its backtrace.
-    pub(super) fn restore(&mut self, address: usize, record: Record) {
-        self.put(address, record);
-    }
-
-    /// Puts `record` in the table at `address`, returning the record it displaces.
-    #[inline]
-    fn put(&mut self, address: usize, record: Record) -> Option<Record> {
-        let (packed, old_big) = match Packed::of(record) {
-            Some(packed) => (packed, None),
-            None => (Packed::BIG, self.big.insert(address, record)),
+        fits: impl FnOnce(Record) -> bool,
+    ) -> Option<Result<Taken, (Record, Option<Backtrace>)>> {
+        let hashbrown::hash_map::Entry::Occupied(entry) = self.records.entry(address) else {
+            return None;
         };
-        let old = self.records.insert(address, packed)?;
-        // A displaced big record is in `old_big` if the new one is big too, else still in `big`.
-        old.unpack()
-            .or(old_big)
-            .or_else(|| self.big.remove(&address))
-    }
-
-    /// Takes out the backtrace of the block at `address`, whose record is out.
-    #[inline]
-    pub(super) fn take_backtrace(&mut self, address: usize) -> Option<Backtrace> {
-        if self.backtraces.is_empty() {
+        let record = match entry.get().unpack() {
+            Some(record) => record,
+            None => *self.big.get(&address)?,
+        };
+        if !fits(record) {
+            return Some(Err((record, self.backtraces.get(&address).cloned())));
+        }
+        entry.remove();
+        if Packed::of(record).is_none() {
+            self.big.remove(&address);
+        }
+        let backtrace = if self.backtraces.is_empty() {
             None
         } else {
             self.backtraces.remove(&address)
-        }
+        };
+        Some(Ok(Taken { record, backtrace }))
     }
 
-    /// The backtrace of the block at `address`, if it has one.
-    pub(super) fn backtrace(&self, address: usize) -> Option<&Backtrace> {
-        self.backtraces.get(&address)
+    /// Takes the record of the block at `address` out, with its backtrace, if it is live here.
+    #[cfg(test)]
+    fn take(&mut self, address: usize) -> Option<Taken> {
+        let packed = self.records.remove(&address)?;
+        let record = packed.unpack().or_else(|| self.big.remove(&address))?;
+        let backtrace = if self.backtraces.is_empty() {
+            None
+        } else {
+            self.backtraces.remove(&address)
+        };
+        Some(Taken { record, backtrace })
+    }
+
+    /// Remembers a free of `record` at `address`, for double-free messages.
+    #[inline]
+    pub(crate) fn note_freed(&mut self, address: usize, record: Record) {
+        self.freed[self.freed_next] = (address, record.size(), record.align());
+        self.freed_next = (self.freed_next + 1) % FREED_HISTORY;
+    }
+
+    /// The size and alignment of a recent free at `address`, if this table saw one.
+    pub(crate) fn freed_as(&self, address: usize) -> Option<(usize, usize)> {
+        self.freed
+            .iter()
+            .find(|&&(a, size, _)| a == address && size != 0)
+            .map(|&(_, size, align)| (size, align))
     }
 
     /// Every live block: its address, record and backtrace, in no particular order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (usize, Record, Option<Backtrace>)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, Record, Option<&Backtrace>)> + '_ {
         self.records.iter().filter_map(|(&address, &packed)| {
             let record = packed
                 .unpack()
                 .or_else(|| self.big.get(&address).copied())?;
-            Some((address, record, self.backtraces.get(&address).cloned()))
+            Some((address, record, self.backtraces.get(&address)))
         })
     }
+}
+
+/// What a table's growth asks for, for `handle_alloc_error` when the trace's own memory runs out
+/// where a request cannot be undone.
+pub(crate) const TABLE_GROWTH: Layout = Layout::new::<[u64; 32]>();
+
+/// Whether `table` takes one more entry without allocating.
+fn room<V>(table: &Table<V>) -> bool {
+    table.len() < table.capacity()
+}
+
+/// An empty table with room for twice `len` entries, and a few more: made outside a lock.
+fn larger<V>(len: usize) -> Result<Table<V>, AllocError> {
+    let mut table = Table::with_hasher_in(AddressHash, Bookkeeping {});
+    table
+        .try_reserve(len.saturating_mul(2).max(16))
+        .map_err(|_| AllocError)?;
+    Ok(table)
+}
+
+/// Records a new block at `address` in `table`, making room outside its lock when it is full.
+/// `Ok(Some(..))`: what was at `address` already (to report, and drop, after the lock, which is
+/// released by then). `Err` gives everything back if the bookkeeping memory ran out.
+#[inline]
+pub(crate) fn insert(
+    table: &Mutex<Live>,
+    address: usize,
+    taken: Taken,
+) -> Result<Option<Taken>, (Taken, AllocError)> {
+    let put = table.lock().put(address, taken);
+    match put {
+        Ok(displaced) => Ok(displaced),
+        Err(taken) => insert_growing(table, address, taken),
+    }
+}
+
+/// [`insert`] into a full table: room is made outside the lock, and the entries moved over under
+/// it, until the record fits.
+#[cold]
+#[inline(never)]
+fn insert_growing(
+    table: &Mutex<Live>,
+    address: usize,
+    mut taken: Taken,
+) -> Result<Option<Taken>, (Taken, AllocError)> {
+    loop {
+        let mut live = table.lock();
+        taken = match live.put(address, taken) {
+            Ok(displaced) => return Ok(displaced),
+            Err(taken) => taken,
+        };
+        let lengths = (live.records.len(), live.big.len(), live.backtraces.len());
+        let big = Packed::of(taken.record).is_none();
+        let backtrace = taken.backtrace.is_some();
+        let full = (
+            !room(&live.records),
+            big && !room(&live.big),
+            backtrace && !room(&live.backtraces),
+        );
+        drop(live);
+        // Allocated without the lock; moved into place under it; the old memory freed after.
+        let grown = (|| -> Result<_, AllocError> {
+            Ok((
+                if full.0 {
+                    Some(larger(lengths.0)?)
+                } else {
+                    None
+                },
+                if full.1 {
+                    Some(larger(lengths.1)?)
+                } else {
+                    None
+                },
+                if full.2 {
+                    Some(larger(lengths.2)?)
+                } else {
+                    None
+                },
+            ))
+        })();
+        let (mut records, mut big_records, mut backtraces) = match grown {
+            Ok(grown) => grown,
+            Err(AllocError) => return Err((taken, AllocError)),
+        };
+        let mut live = table.lock();
+        swap_if_fuller(&mut live.records, &mut records);
+        swap_if_fuller(&mut live.big, &mut big_records);
+        swap_if_fuller(&mut live.backtraces, &mut backtraces);
+        drop(live);
+        drop((records, big_records, backtraces));
+    }
+}
+
+/// If `table` is full, moves its entries into `grown` (which has room for them: no allocation)
+/// and swaps the two, so that `grown` holds the old, empty table to free after the lock.
+fn swap_if_fuller<V>(table: &mut Table<V>, grown: &mut Option<Table<V>>) {
+    let Some(new) = grown else { return };
+    if room(table) || new.capacity() < table.len() + 1 {
+        return;
+    }
+    for (address, value) in table.drain() {
+        new.insert(address, value);
+    }
+    core::mem::swap(table, new);
 }
 
 #[cfg(test)]
@@ -259,6 +426,21 @@ mod tests {
         assert!(!record.fits(Layout::from_size_align(7, 8).unwrap()));
     }
 
+    fn bare(record: Record) -> Taken {
+        Taken {
+            record,
+            backtrace: None,
+        }
+    }
+
+    /// Inserts through the lock, making room as the trace does.
+    fn put(table: &Mutex<Live>, address: usize, taken: Taken) -> Option<Record> {
+        insert(table, address, taken)
+            .ok()
+            .expect("room")
+            .map(|t| t.record)
+    }
+
     #[cfg(target_pointer_width = "64")]
     #[test]
     fn records_too_large_to_pack_are_kept_whole() {
@@ -267,58 +449,88 @@ mod tests {
         let huge_slack = Record::new(8, 8 + (1 << 16), 8);
         assert!(Packed::of(small).is_some());
         assert!(Packed::of(huge_size).is_none() && Packed::of(huge_slack).is_none());
-        let mut live = Live::new();
+        let table = Mutex::new(Live::new());
         for (i, record) in [small, huge_size, huge_slack].into_iter().enumerate() {
-            assert!(live.insert(i * 16, record, None).is_none());
+            assert!(put(&table, i * 16, bare(record)).is_none());
         }
-        assert_eq!(live.big.len(), 2);
-        let mut all: alloc::vec::Vec<_> = live.iter().map(|(a, r, _)| (a, r)).collect();
+        assert_eq!(table.lock().big.len(), 2);
+        let mut all: alloc::vec::Vec<_> = table.lock().iter().map(|(a, r, _)| (a, r)).collect();
         all.sort_by_key(|&(a, _)| a);
         assert_eq!(all, [(0, small), (16, huge_size), (32, huge_slack)]);
         // Displacing, in each direction, hands back the old record and leaves no stale big one.
-        assert_eq!(live.insert(0, huge_size, None).unwrap().0, small);
-        assert_eq!(live.insert(16, small, None).unwrap().0, huge_size);
-        assert_eq!(live.insert(32, huge_size, None).unwrap().0, huge_slack);
-        assert_eq!(live.remove(0), Some(huge_size));
-        assert_eq!(live.remove(16), Some(small));
-        assert_eq!(live.remove(32), Some(huge_size));
+        assert_eq!(put(&table, 0, bare(huge_size)), Some(small));
+        assert_eq!(put(&table, 16, bare(small)), Some(huge_size));
+        assert_eq!(put(&table, 32, bare(huge_size)), Some(huge_slack));
+        let mut live = table.lock();
+        assert_eq!(live.take(0).map(|t| t.record), Some(huge_size));
+        assert_eq!(live.take(16).map(|t| t.record), Some(small));
+        assert_eq!(live.take(32).map(|t| t.record), Some(huge_size));
         assert!(live.big.is_empty() && live.len() == 0);
     }
 
     #[test]
     fn inserting_a_live_address_again_returns_the_old_record() {
-        let mut live = Live::new();
-        assert!(live.insert(0x40, Record::new(16, 16, 8), None).is_none());
-        let (old, _) = live.insert(0x40, Record::new(32, 48, 16), None).unwrap();
-        assert_eq!(old, Record::new(16, 16, 8));
+        let table = Mutex::new(Live::new());
+        assert!(put(&table, 0x40, bare(Record::new(16, 16, 8))).is_none());
+        let old = put(&table, 0x40, bare(Record::new(32, 48, 16)));
+        assert_eq!(old, Some(Record::new(16, 16, 8)));
+        let mut live = table.lock();
         assert_eq!(live.len(), 1);
         let (address, now, _) = live.iter().next().unwrap();
         assert_eq!((address, now), (0x40, Record::new(32, 48, 16)));
-        assert_eq!(live.remove(0x40), Some(now));
-        assert_eq!(live.remove(0x40), None);
+        assert_eq!(live.take(0x40).map(|t| t.record), Some(now));
+        assert!(live.take(0x40).is_none());
+    }
+
+    #[test]
+    fn a_full_table_grows_outside_its_lock_and_keeps_every_record() {
+        let table = Mutex::new(Live::new());
+        let n = if cfg!(miri) { 100 } else { 10_000 };
+        for i in 0..n {
+            assert!(put(&table, i * 16, bare(Record::new(i + 1, i + 1, 16))).is_none());
+        }
+        let live = table.lock();
+        assert_eq!(live.len(), n);
+        for i in 0..n {
+            assert_eq!(live.get(i * 16), Some(Record::new(i + 1, i + 1, 16)));
+        }
+    }
+
+    #[test]
+    fn recent_frees_are_remembered_in_a_ring() {
+        let mut live = Live::new();
+        for i in 0..FREED_HISTORY + 4 {
+            live.note_freed(i * 8, Record::new(i + 1, i + 1, 8));
+        }
+        assert_eq!(live.freed_as(0), None, "pushed out by later frees");
+        let last = FREED_HISTORY + 3;
+        assert_eq!(live.freed_as(last * 8), Some((last + 1, 8)));
     }
 
     #[cfg(feature = "std")]
     #[test]
-    fn backtraces_follow_their_block() {
+    fn backtraces_travel_with_their_record() {
         let backtrace = || Some(std::sync::Arc::new(std::backtrace::Backtrace::disabled()));
         let record = Record::new(8, 8, 8);
-        let mut live = Live::new();
-        live.insert(0x100, record, backtrace());
-        live.insert(0x200, record, None);
-        assert!(live.iter().any(|(a, _, b)| a == 0x100 && b.is_some()));
-        assert!(live.iter().any(|(a, _, b)| a == 0x200 && b.is_none()));
-        // Out and back (a failed resize): the backtrace stays.
-        let out = live.remove(0x100).unwrap();
-        live.restore(0x100, out);
-        assert!(live.backtrace(0x100).is_some());
-        // Out for good (a free): the backtrace comes out too.
-        live.remove(0x100).unwrap();
-        assert!(live.take_backtrace(0x100).is_some());
-        assert!(live.backtraces.is_empty());
+        let table = Mutex::new(Live::new());
+        let with = Taken {
+            record,
+            backtrace: backtrace(),
+        };
+        assert!(put(&table, 0x100, with).is_none());
+        assert!(put(&table, 0x200, bare(record)).is_none());
+        {
+            let live = table.lock();
+            assert!(live.iter().any(|(a, _, b)| a == 0x100 && b.is_some()));
+            assert!(live.iter().any(|(a, _, b)| a == 0x200 && b.is_none()));
+        }
+        // Out (a resize), and back under a new address: the backtrace comes along.
+        let out = table.lock().take(0x100).unwrap();
+        assert!(out.backtrace.is_some() && table.lock().backtraces.is_empty());
+        assert!(put(&table, 0x300, out).is_none());
+        assert!(table.lock().backtraces.contains_key(&0x300));
         // A displaced record hands back its backtrace.
-        live.insert(0x300, record, backtrace());
-        let (_, old) = live.insert(0x300, record, None).unwrap();
-        assert!(old.is_some() && live.backtraces.is_empty());
+        let displaced = insert(&table, 0x300, bare(record)).ok().unwrap().unwrap();
+        assert!(displaced.backtrace.is_some() && table.lock().backtraces.is_empty());
     }
 }
