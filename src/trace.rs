@@ -63,7 +63,10 @@
 
 // Without `std` a record carries no backtrace, so the explicit drops after each lock, there for
 // the backtraces of the `std` build, drop nothing.
-#![cfg_attr(not(feature = "std"), allow(clippy::drop_non_drop, dropping_copy_types))]
+#![cfg_attr(
+    not(feature = "std"),
+    allow(clippy::drop_non_drop, dropping_copy_types)
+)]
 
 use core::fmt;
 use core::hash::{BuildHasher, Hasher};
@@ -617,9 +620,10 @@ impl<A: Allocator> Trace<A> {
         Ok(block)
     }
 
-    /// `deallocate` off the fast path: counted (and at the tracking level the block's record
-    /// taken out, after checking that `layout` fits it) before the inner allocator frees the
-    /// block, so that no other thread can be handed its address while it is still recorded.
+    /// `deallocate` off the fast path: at the tracking level the block's record is taken out
+    /// (after checking that `layout` fits it) before the inner allocator frees the block, so that
+    /// no other thread can be handed its address while it is still recorded; the free is counted
+    /// after.
     ///
     /// # Safety
     ///
@@ -628,10 +632,12 @@ impl<A: Allocator> Trace<A> {
     unsafe fn deallocate_slow(&self, ptr: NonNull<u8>, layout: Layout) {
         let writer = self.shards.writer();
         let taken = self.take_record(&writer, ptr, layout, "deallocate");
-        writer.freed(taken.as_ref().map_or(layout.size(), |t| t.record.size()));
         // SAFETY: the caller guarantees `ptr` is a live block of this trace fitting `layout`
         // (checked at the tracking level): a block of `inner`.
         unsafe { self.inner.deallocate(ptr, layout) };
+        // Counted once the inner allocator holds the block no more: under a limit, its bytes
+        // may be given to another request from now on.
+        writer.freed(taken.as_ref().map_or(layout.size(), |t| t.record.size()));
         // A backtrace frees through the global allocator: dropped after every lock.
         drop(taken);
     }

@@ -701,3 +701,165 @@ fn a_shared_trace_is_sync_and_an_arena_trace_is_not() {
     // (`Trace<&Arena>` is not `Sync`, because `&Arena` is not `Send`: the type system keeps
     // single-threaded strategies on one thread; `Trace` adds no `unsafe impl` of its own.)
 }
+
+/// Allocates through `trace` from a function of its own, so that the block's backtrace names it.
+#[inline(never)]
+fn allocated_at_site_one<A: Allocator>(trace: &A, l: Layout) -> NonNull<u8> {
+    alloc(trace, l)
+}
+
+/// As [`allocated_at_site_one`], from another function.
+#[inline(never)]
+fn allocated_at_site_two<A: Allocator>(trace: &A, l: Layout) -> NonNull<u8> {
+    alloc(trace, l)
+}
+
+/// The backtrace recorded for the block at `address`, as text.
+fn backtrace_of<A>(trace: &Trace<A>, address: NonNull<u8>) -> String {
+    let report = trace.check_leaks().unwrap_err();
+    let block = report
+        .blocks()
+        .iter()
+        .find(|b| b.address == address.as_ptr().addr())
+        .expect("the block is live");
+    block.backtrace().expect("captured").to_string()
+}
+
+/// A resize used to leave the block's backtrace under its old address while the inner allocator
+/// worked: if the inner allocator moved the block and handed the old address to another
+/// allocation meanwhile, the two blocks' backtraces were swapped, and (with a global allocator)
+/// the displaced one was dropped under the trace's lock. Each must stay with its own block.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "capturing backtraces under Miri is slow and not what is tested"
+)]
+fn a_backtrace_stays_with_its_block_when_a_grow_moves_it_and_the_address_is_reused() {
+    let pool = common::inner::Pool::default();
+    let inner = common::inner::Recycling::new(&pool);
+    let trace = Trace::with_tracking(&inner);
+    trace.set_backtraces(true);
+    let small = layout(24, 8);
+    let first = allocated_at_site_one(&trace, small);
+    let second = std::cell::Cell::new(None);
+    let hook = || second.set(Some(allocated_at_site_two(&trace, small)));
+    inner.on_next_grow(&hook);
+    // SAFETY: `first` is live with `small`; the new layout is larger.
+    let moved = unsafe { trace.grow(first, small, layout(48, 8)) }
+        .unwrap()
+        .cast::<u8>();
+    let second = second.get().expect("the hook ran");
+    assert_eq!(
+        second, first,
+        "the inner allocator handed the old address out again"
+    );
+    assert_ne!(moved, first);
+    let of_moved = backtrace_of(&trace, moved);
+    let of_second = backtrace_of(&trace, second);
+    assert!(of_moved.contains("allocated_at_site_one"), "{of_moved}");
+    assert!(!of_moved.contains("allocated_at_site_two"), "{of_moved}");
+    assert!(of_second.contains("allocated_at_site_two"), "{of_second}");
+    // SAFETY: both live with these layouts, freed once.
+    unsafe {
+        trace.deallocate(moved, layout(48, 8));
+        trace.deallocate(second, small);
+    }
+    trace.check_leaks().unwrap();
+}
+
+/// A legal shrink: the block's length (32, a slab class) is passed as its old size although 20
+/// was requested, and the new size (24) is above the requested one. It used to panic with an
+/// overflow inside the allocator after the inner shrink, losing the block's record.
+#[test]
+fn resizes_take_any_old_size_the_contract_allows_at_both_levels() {
+    for level in [Level::Counters, Level::Tracking] {
+        let slab = SlabBuilder::new().classes(&[32, 64]).build();
+        let trace = Trace::with_level(&slab, level);
+        let block = trace.allocate(layout(20, 8)).unwrap();
+        assert_eq!(block.len(), 32);
+        // SAFETY: live; 32 is within its fit range (20..=32), and 24 <= 32.
+        let shrunk = unsafe { trace.shrink(block.cast(), layout(32, 8), layout(24, 8)) }.unwrap();
+        let s = trace.stats();
+        assert_eq!((s.shrinks, s.live_blocks), (1, 1), "{level:?}");
+        if level == Level::Tracking {
+            // Bytes follow the recorded sizes: 20 requested, then 24.
+            assert_eq!(
+                (s.bytes_allocated, s.bytes_freed, s.live_bytes),
+                (24, 0, 24)
+            );
+        } else {
+            // Bytes follow the sizes the caller passed: 20 allocated, 8 taken off.
+            assert_eq!(
+                (s.bytes_allocated, s.bytes_freed, s.live_bytes),
+                (20, 8, 12)
+            );
+        }
+        // A grow from the returned length, and a free with the new length.
+        // SAFETY: live with a layout of size 24, whose block is 32 long; 64 > 32.
+        let grown = unsafe { trace.grow(shrunk.cast(), layout(32, 8), layout(64, 8)) }.unwrap();
+        // SAFETY: live with (64, 8), freed once with its returned length.
+        unsafe { trace.deallocate(grown.cast(), layout(grown.len(), 8)) };
+        let s = trace.stats();
+        assert_eq!((s.live_blocks, s.grows), (0, 1), "{level:?}");
+        if level == Level::Tracking {
+            assert_eq!(
+                (s.bytes_allocated, s.bytes_freed, s.live_bytes),
+                (64, 64, 0)
+            );
+        }
+        trace.check_leaks().unwrap();
+        assert_eq!(slab.stats().live_blocks(), 0);
+    }
+}
+
+/// With a limit, a request the inner allocator refuses used to restore the peaks saved before
+/// it, erasing what another thread allocated and freed meanwhile. A refusal takes back only its
+/// own bytes.
+#[test]
+fn a_refused_request_never_undoes_another_threads_peak() {
+    for level in [Level::Counters, Level::Tracking] {
+        let inner = common::inner::RefusingOnce::new(0);
+        let trace = Trace::with_level(&inner, level);
+        trace.set_limit(Some(1000));
+        let seen = std::sync::atomic::AtomicUsize::new(0);
+        let meanwhile = || {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    let b = alloc(&trace, layout(50, 8));
+                    seen.store(
+                        trace.stats().peak_bytes,
+                        std::sync::atomic::Ordering::SeqCst,
+                    );
+                    // SAFETY: live with (50, 8), freed once.
+                    unsafe { trace.deallocate(b, layout(50, 8)) };
+                });
+            });
+        };
+        inner.with_hook(&meanwhile);
+        assert_eq!(trace.allocate(layout(100, 8)), Err(AllocError));
+        let s = trace.stats();
+        assert!(seen.load(std::sync::atomic::Ordering::SeqCst) >= 50);
+        assert_eq!((s.peak_blocks, s.peak_bytes), (1, 50), "{level:?}");
+        assert_eq!((s.allocations, s.failures, s.live_bytes), (1, 1, 0));
+        // The refused request's 100 bytes went back: all of the limit is there again but the few
+        // bytes of credit the other thread's shard keeps (a 256th of the limit at most, twice).
+        let b = alloc(&trace, layout(990, 8));
+        // SAFETY: live with (990, 8), freed once.
+        unsafe { trace.deallocate(b, layout(990, 8)) };
+    }
+}
+
+#[test]
+fn the_largest_limit_reads_back() {
+    let trace = Trace::new(Platform);
+    trace.set_limit(Some(usize::MAX));
+    assert_eq!(trace.limit(), Some(usize::MAX));
+    let b = alloc(&trace, layout(64, 8));
+    trace.set_limit(Some(0));
+    assert_eq!(trace.limit(), Some(0));
+    assert_eq!(trace.allocate(layout(1, 1)), Err(AllocError));
+    trace.set_limit(None);
+    assert_eq!(trace.limit(), None);
+    // SAFETY: live with (64, 8), freed once.
+    unsafe { trace.deallocate(b, layout(64, 8)) };
+}

@@ -49,26 +49,28 @@
 //!
 //! # The limit
 //!
-//! With a limit set, every byte a call adds must be covered by *credit*: each shard holds a little
-//! (at most [`CREDIT`] twice over after a call), spent and refilled by its writer with plain
-//! loads and stores, and takes more from a shared pool, or gives back what it does not need,
-//! under the switch lock. The pool plus every shard's credit plus what is live never passes the
-//! limit, so the limit is never exceeded; a refused request (by the limit or by the inner
-//! allocator) takes back only its own credit. On one thread the limit is exact. Under threads a
-//! request can be refused early, by at most the credit the other shards hold: less than
-//! `2 * CREDIT` each.
+//! With a limit set, every byte a call adds must be covered by *credit*. Each shard holds a
+//! little, spent and refilled by its writer with plain loads and stores, and takes more from the
+//! limit, or gives back what it does not need, under the switch lock, where `committed` counts
+//! what is live plus every shard's credit and never passes the limit. So the limit is never
+//! exceeded, and a refused request (by the limit or by the inner allocator) takes back only its
+//! own credit. A shard keeps at most twice [`Limit::spare`] after a call: `CREDIT` (4 KiB), or a
+//! 256th of the limit if that is less. On one thread the limit is exact; under threads a request
+//! can be refused early, by at most the credit the other shards hold.
+//! Every `set_limit` starts a new epoch, whose credit starts at zero: a limit lowered takes
+//! effect at once, whatever credit the shards held.
 //!
 //! Setting a limit while other threads allocate must not lose what they do on the fast path,
 //! which does not look at the limit. [`Shards::set_limit`], under the switch lock:
 //!
 //! 1. marks the trace *switching*, so that calls which see it wait for the lock;
-//! 2. reads every shard's live bytes into that shard's `limit_base`, and fills the pool with the
-//!    limit minus their sum;
+//! 2. reads every shard's live bytes into that shard's `limit_base`, and makes their sum what is
+//!    committed;
 //! 3. publishes the limited mode with a new epoch.
 //!
-//! A shard's writer, on its first call in a new epoch, *joins* it under the switch lock: it takes
-//! what its shard's live bytes moved since `limit_base` was read out of the pool, and drops the
-//! credit of the epoch before. Each rise and fall is so counted exactly once, by the switch or by
+//! A shard's writer, on its first call in a new epoch, *joins* it under the switch lock: it
+//! commits what its shard's live bytes moved since `limit_base` was read, and drops the credit of
+//! the epoch before (never committed in this one). Each rise and fall is so counted exactly once, by the switch or by
 //! the shard, and credit never crosses epochs. Only a call already past its mode check when the
 //! switch began (one per thread at most) is admitted without the limit; it is counted when its
 //! thread joins.
@@ -93,8 +95,8 @@ pub(crate) const PUBLISH_BYTES: usize = 16;
 
 const _: () = assert!(PUBLISH_BYTES.is_power_of_two());
 
-/// Under a limit, the credit a shard takes from the pool beyond what a call needs, and keeps
-/// after a fall (it gives back what passes twice this).
+/// Under a limit, the most credit a shard takes beyond what a call needs, and keeps after a fall
+/// (it gives back what passes twice this); less for a small limit ([`Limit::spare`]).
 #[cfg(not(loom))]
 pub(crate) const CREDIT: usize = 4096;
 /// Under a limit, the credit a shard keeps (small under loom).
@@ -196,7 +198,7 @@ pub(crate) struct Shard {
     failures: AtomicUsize,
     /// The limit epoch this shard joined last (0: none).
     limit_epoch: AtomicUsize,
-    /// Under a limit, the bytes this shard may still add without taking from the pool.
+    /// Under a limit, the bytes this shard may still add without committing more.
     credit: AtomicUsize,
     /// The shard's live bytes as the last limit switch read them. Written under the switch lock.
     limit_base: AtomicUsize,
@@ -386,13 +388,27 @@ impl Peaks {
     }
 }
 
-/// The limit, and the pool of credit not held by any shard. Changed under the switch lock only.
+/// The limit, and what is committed against it. Changed under the switch lock only.
 struct Limit {
     /// The cap on live bytes while `mode` says limited.
     limit: usize,
-    /// `limit` minus what is live minus every shard's credit (see the module docs); below zero
-    /// when the limit was lowered under what is live.
-    pool: isize,
+    /// What is live plus every shard's credit, as the shards joined it (see the module docs):
+    /// never above `limit` after a request is admitted. Wrapping: at the counters level callers
+    /// that free with more than they asked can take it "below zero".
+    committed: usize,
+}
+
+impl Limit {
+    /// What may still be committed.
+    fn available(&self) -> usize {
+        self.limit.saturating_sub(clamp(self.committed))
+    }
+
+    /// The credit a shard takes beyond its need, and keeps: `CREDIT`, or a 256th of the limit if
+    /// that is less, so that shards holding credit refuse little early even under a small limit.
+    fn spare(&self) -> usize {
+        CREDIT.min(self.limit / 256)
+    }
 }
 
 /// A trace's counters: the shards, the overflow shard, the peaks and the limit.
@@ -408,9 +424,11 @@ pub(crate) struct Shards {
     overflow: CachePadded<Shard>,
     overflow_lock: Mutex<()>,
     peaks: CachePadded<Peaks>,
-    /// The limit and its pool; held while the limit is switched, and by shards taking or giving
-    /// back credit.
+    /// The limit and what is committed; held while the limit is switched, and by shards taking
+    /// or giving back credit.
     limit: CachePadded<Mutex<Limit>>,
+    /// [`Limit::spare`] of the limit in force, readable without the lock.
+    spare: AtomicUsize,
 }
 
 /// The tag, in a slot's lowest address bit (a shard is aligned to 128), of a slot whose calls
@@ -492,8 +510,9 @@ impl Shards {
                 }),
                 limit: CachePadded(Mutex::new(Limit {
                     limit: usize::MAX,
-                    pool: 0,
+                    committed: 0,
                 })),
+                spare: AtomicUsize::new(0),
             }
         }
     }
@@ -659,14 +678,6 @@ impl Shards {
             }
             return;
         };
-        if mode & LIMITED != 0 {
-            // A new value for the limit in force: the pool moves by the difference.
-            limit.pool = limit
-                .pool
-                .wrapping_add(new.wrapping_sub(limit.limit) as isize);
-            limit.limit = new;
-            return;
-        }
         self.mode.store(mode | SWITCHING, Ordering::SeqCst);
         self.tag_all(true);
         let mut live = 0usize;
@@ -676,18 +687,14 @@ impl Shards {
             live = live.wrapping_add(base);
         }
         limit.limit = new;
-        limit.pool = saturating_isize(new).wrapping_sub(clamp(live) as isize);
+        limit.committed = live;
+        self.spare.store(limit.spare(), Ordering::Relaxed);
         let epoch = (mode >> EPOCH).wrapping_add(1);
         self.mode.store(
             epoch << EPOCH | (mode & TRACKING) | LIMITED,
             Ordering::Release,
         );
     }
-}
-
-/// `value` as an `isize`, `isize::MAX` if larger.
-fn saturating_isize(value: usize) -> isize {
-    isize::try_from(value).unwrap_or(isize::MAX)
 }
 
 impl<'a> Writer<'a> {
@@ -794,7 +801,7 @@ impl Shards {
             let moved = shard
                 .net_bytes()
                 .wrapping_sub(shard.limit_base.load(Ordering::Relaxed));
-            limit.pool = limit.pool.wrapping_sub(moved as isize);
+            limit.committed = limit.committed.wrapping_add(moved);
             shard.credit.store(0, Ordering::Relaxed);
             shard.limit_epoch.store(epoch, Ordering::Relaxed);
             return Some(epoch);
@@ -821,14 +828,14 @@ impl Shards {
                 continue; // switched meanwhile: join the new epoch
             }
             let short = extra - credit;
-            let available = usize::try_from(limit.pool).unwrap_or(0);
+            let available = limit.available();
             if available < short {
                 drop(limit);
                 shard.failed();
                 return Err(AllocError);
             }
-            let take = available.min(short.saturating_add(CREDIT));
-            limit.pool -= take as isize;
+            let take = available.min(short.saturating_add(limit.spare()));
+            limit.committed = limit.committed.wrapping_add(take);
             shard.credit.store(credit + take - extra, Ordering::Relaxed);
             return Ok(Reservation {
                 bytes: extra,
@@ -846,18 +853,19 @@ impl Shards {
         }
     }
 
-    /// Adds `bytes` to `shard`'s credit of `epoch`, giving what passes `2 * CREDIT` back to the
-    /// pool.
+    /// Adds `bytes` to `shard`'s credit of `epoch`, giving what passes twice the spare credit
+    /// back (no longer committed).
     fn refill(&self, shard: &Shard, bytes: usize, epoch: usize) {
         let credit = shard.credit.load(Ordering::Relaxed).saturating_add(bytes);
-        if credit <= 2 * CREDIT {
+        if credit <= 2 * self.spare.load(Ordering::Relaxed) {
             shard.credit.store(credit, Ordering::Relaxed);
             return;
         }
         let mut limit = self.limit.lock();
         if self.mode.load(Ordering::Relaxed) >> EPOCH == epoch {
-            limit.pool = limit.pool.wrapping_add((credit - CREDIT) as isize);
-            shard.credit.store(CREDIT, Ordering::Relaxed);
+            let keep = limit.spare();
+            limit.committed = limit.committed.wrapping_sub(credit - keep);
+            shard.credit.store(keep, Ordering::Relaxed);
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use core::ptr::NonNull;
 
+pub mod inner;
 pub mod model;
 
 /// The one knob for test sizes: full under a normal run, small under Miri (which is ~1000x slower).
