@@ -82,6 +82,8 @@ use shards::{Shards, TRACKING, Writer};
 mod global;
 mod index;
 mod live;
+#[cfg(all(test, loom))]
+mod loom;
 mod report;
 mod shards;
 mod stats;

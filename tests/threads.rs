@@ -275,7 +275,7 @@ fn counts_are_exact_and_every_snapshot_consistent_at_2_4_and_8_threads() {
 #[test]
 fn a_limit_is_never_exceeded_at_2_4_and_8_threads() {
     let ops = scaled(20_000, 60);
-    let limit = 64 * 1024;
+    let limit = scaled(64 * 1024, 16 * 1024);
     for level in [Level::Counters, Level::Tracking] {
         for threads in THREADS {
             let inner = Summing::default();

@@ -71,9 +71,10 @@
 //! A shard's writer, on its first call in a new epoch, *joins* it under the switch lock: it
 //! commits what its shard's live bytes moved since `limit_base` was read, and drops the credit of
 //! the epoch before (never committed in this one). Each rise and fall is so counted exactly once, by the switch or by
-//! the shard, and credit never crosses epochs. Only a call already past its mode check when the
-//! switch began (one per thread at most) is admitted without the limit; it is counted when its
-//! thread joins.
+//! the shard, and credit never crosses epochs. Only a call already past its fast-path test when
+//! the switch began (one per thread at most) escapes the limit: if it allocated, it was admitted
+//! without it; if it freed, its bytes still count. Either way its shard's next call, on whatever
+//! thread holds the shard then, brings the count right.
 
 use core::ptr::{self, NonNull};
 
@@ -888,5 +889,32 @@ impl Drop for Shards {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+impl Shards {
+    /// The limit's bookkeeping adds up: what is committed is, for every shard that joined the
+    /// limit's epoch, its live bytes and credit, and for every other, its live bytes as the
+    /// switch read them (its changes since are counted when it joins). Call with no other
+    /// thread working.
+    pub(crate) fn check_limit(&self) {
+        let limit = self.limit.lock();
+        let mode = self.mode.load(Ordering::Relaxed);
+        if mode & LIMITED == 0 {
+            return;
+        }
+        let epoch = mode >> EPOCH;
+        let mut expected = 0usize;
+        for shard in self.all() {
+            if shard.limit_epoch.load(Ordering::Relaxed) == epoch {
+                expected = expected
+                    .wrapping_add(shard.net_bytes())
+                    .wrapping_add(shard.credit.load(Ordering::Relaxed));
+            } else {
+                expected = expected.wrapping_add(shard.limit_base.load(Ordering::Relaxed));
+            }
+        }
+        assert_eq!(limit.committed, expected, "committed against the limit");
     }
 }
