@@ -98,10 +98,10 @@ fn limit_is_exact_even_inside_the_current_chunk() {
             .allocate(Layout::from_size_align(200, 1).unwrap())
             .is_ok()
     );
-    // Freeing an older block does not: its bytes are wasted, not returned.
+    // Freeing an older block does not: its bytes count as freed, not returned.
     // SAFETY: `a` is live with `layout`.
     unsafe { arena.deallocate(a.cast(), layout) };
-    assert_eq!(arena.stats().wasted, 400);
+    assert_eq!(arena.stats().freed, 400);
     assert_eq!(arena.allocate(Layout::new::<u8>()), Err(AllocError));
     // Raising the limit lets allocation go on.
     arena.set_limit(Some(2000));
@@ -127,17 +127,17 @@ fn limit_applies_to_grow_and_shrink() {
     // The failed grow changed nothing.
     assert_eq!(arena.stats().used, 80);
     // A shrink to a stricter alignment that the block misses needs a new block too; one that
-    // fits succeeds and wastes the old block.
+    // fits succeeds and leaves the old block behind.
     let aligned = Layout::from_size_align(10, 64).unwrap();
     // SAFETY: `a` is live with layout `small`.
     let moved = unsafe { arena.shrink(a, small, aligned) };
     let stats = arena.stats();
     if a.as_ptr().addr() % 64 == 0 {
         assert_eq!(moved.unwrap().cast::<u8>(), a);
-        assert_eq!((stats.used, stats.wasted), (80, 30));
+        assert_eq!((stats.used, stats.freed, stats.left_by_moves), (80, 30, 0));
     } else {
         assert_eq!(moved.unwrap().cast::<u8>().as_ptr().addr() % 64, 0);
-        assert_eq!((stats.used, stats.wasted), (90, 40));
+        assert_eq!((stats.used, stats.freed, stats.left_by_moves), (90, 0, 40));
     }
 }
 
@@ -156,7 +156,7 @@ fn over_limit_requests_fail_cleanly_in_collections() {
 }
 
 #[test]
-fn reset_frees_everything_and_keeps_the_largest_chunk() {
+fn reset_frees_everything_and_keeps_one_chunk_for_the_whole_cycle() {
     let mut arena = Arena::with_capacity(256);
     for i in 0..scaled(20_000, 500) {
         arena.alloc_str(if i % 2 == 0 {
@@ -173,13 +173,14 @@ fn reset_frees_everything_and_keeps_the_largest_chunk() {
     arena.set_limit(Some(1 << 20));
     arena.reset();
     let after = arena.stats();
-    assert_eq!((after.used, after.wasted, after.chunks), (0, 0, 1));
-    assert_eq!(after.limit, Some(1 << 20), "reset keeps the limit");
-    // Chunks double, so the one kept (the newest) is at least as large as all the others together.
-    assert!(
-        after.capacity >= before.capacity / 2,
-        "{after:?} vs {before:?}"
+    assert_eq!(
+        (after.used, after.freed, after.left_by_moves, after.peak),
+        (0, 0, 0, 0)
     );
+    assert_eq!(after.chunks, 1);
+    assert_eq!(after.limit, Some(1 << 20), "reset keeps the limit");
+    // The chunk kept holds everything the cycle held at its peak, which several chunks held.
+    assert!(after.capacity >= before.peak, "{after:?} vs {before:?}");
     // It is reused: allocating up to its size reserves nothing new.
     let count_before = allocations_on_this_thread();
     let block = Layout::from_size_align(after.capacity / 2, 1).unwrap();
@@ -196,17 +197,28 @@ fn stats_count_what_a_rehash_leaves_behind() {
         map.insert(i, i);
     }
     let stats = arena.stats();
-    assert!(
-        stats.wasted > 0,
-        "old tables must show as wasted: {stats:?}"
-    );
-    assert!(stats.used >= stats.wasted);
+    // hashbrown allocates the larger table, moves the entries and frees the old one, which is not
+    // the most recent block: freed, not taken back.
+    assert!(stats.freed > 0, "old tables must show as freed: {stats:?}");
+    assert_eq!(stats.left_by_moves, 0, "nothing was grown: {stats:?}");
+    assert!(stats.used >= stats.freed);
+    assert!(stats.peak >= stats.used);
     assert!(stats.used <= stats.capacity);
     assert!(stats.chunks >= 1);
     let line = stats.to_string();
     assert!(line.starts_with("arena: "), "{line}");
-    assert!(line.contains("wasted") && line.contains("chunk"), "{line}");
-    assert!(format!("{arena:?}").contains("wasted"));
+    assert!(
+        line.contains("freed") && line.contains("left by moving grows") && line.contains("chunk"),
+        "{line}"
+    );
+    assert!(!line.contains("wasted"), "{line}");
+    assert!(format!("{arena:?}").contains("left_by_moves"));
+    // A vector that outgrows its place (not the most recent block) leaves its old buffer behind.
+    let mut v = allockit::Vec::with_capacity_in(4, &arena);
+    v.extend([1u64, 2, 3, 4]);
+    let _after_v = arena.alloc_str("x");
+    v.push(5);
+    assert_eq!(arena.stats().left_by_moves, 32);
 }
 
 #[test]
@@ -311,7 +323,10 @@ fn a_scope_starts_clean_whatever_the_last_one_did() {
     assert!(panicked.is_err());
     with_arena(1024, |temp| {
         let stats = temp.stats();
-        assert_eq!((stats.used, stats.wasted, stats.limit), (0, 0, None));
+        assert_eq!(
+            (stats.used, stats.freed, stats.left_by_moves, stats.limit),
+            (0, 0, 0, None)
+        );
         assert!(stats.capacity >= 1024);
     });
 }
