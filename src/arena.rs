@@ -5,7 +5,10 @@
 //! current chunk, and a full chunk is followed by one twice as large. Blocks are not freed one by
 //! one: dropping the arena, or [`Arena::reset`], returns everything at once. The C design's
 //! `mem_create_arena_allocator(64 * 1024)` is [`Arena::with_capacity(64 * 1024)`](Arena::with_capacity),
-//! and its `WITH_ARENA` scope is [`with_arena`].
+//! and its `WITH_ARENA` scope is [`with_arena`]. Values go in with bumpalo's methods and names
+//! ([`alloc`](Arena::alloc), [`alloc_slice_copy`](Arena::alloc_slice_copy),
+//! [`alloc_slice_fill_iter`](Arena::alloc_slice_fill_iter), ...), and collections take `&Arena`
+//! as their allocator.
 //!
 //! What it costs: an allocation is a subtraction, a comparison and two counter updates; a chunk
 //! allocation every time the current chunk runs out, until the arena is warm: a
@@ -16,7 +19,8 @@
 //! had to move (a `Vec`'s old buffers). The [`stats`](Arena::stats) say how much of each.
 //!
 //! What it never does: run destructors of what it holds (the collections that own values drop
-//! them), hand out a block past its [limit](Arena::set_limit), or panic inside `allocate`: an impossible
+//! them; values from [`alloc`](Arena::alloc) and its kin are [never dropped](Arena#values-are-never-dropped)),
+//! hand out a block past its [limit](Arena::set_limit), or panic inside `allocate`: an impossible
 //! or over-limit request returns [`AllocError`].
 //!
 //! When to pick it: many allocations that die together, such as a compiler pass, a request, a
@@ -39,6 +43,7 @@ use crate::{AllocError, Allocator, Layout};
 
 mod chunks;
 mod scope;
+mod typed;
 
 use chunks::Chunks;
 pub use scope::with_arena;
@@ -46,6 +51,48 @@ pub use scope::with_arena;
 /// A bump-allocating arena: fast allocation, freeing all at once.
 ///
 /// See the [module documentation](crate::arena) for what it costs and promises.
+///
+/// # Values are never dropped
+///
+/// Like bumpalo's `Bump`, the arena hands out memory and forgets what was put in it: a value
+/// placed with [`alloc`](Self::alloc), [`alloc_with`](Self::alloc_with) or one of the
+/// `alloc_slice_*` methods is never dropped, neither at a [`reset`](Self::reset) nor when the arena
+/// goes. For plain data (numbers, `&str`, references into the arena, enums of those) that costs
+/// nothing. A value that owns something elsewhere (a `std::string::String`, a file) leaks it. For
+/// a value that must be dropped, use [`Box<T, &Arena>`](crate::Box), whose drop runs the
+/// destructor and gives the block back, or a collection in the arena:
+///
+/// ```
+/// use allockit::{Arena, Box};
+/// use std::rc::Rc;
+///
+/// let shared = Rc::new(());
+/// let arena = Arena::new();
+/// arena.alloc(Rc::clone(&shared)); // never dropped: the count stays up
+/// drop(Box::new_in(Rc::clone(&shared), &arena)); // dropped with its box
+/// drop(arena);
+/// assert_eq!(Rc::strong_count(&shared), 2);
+/// ```
+///
+/// A reference from the arena cannot outlive it:
+///
+/// ```compile_fail
+/// let node: &mut u32;
+/// {
+///     let arena = allockit::Arena::new();
+///     node = arena.alloc(7);
+/// }
+/// *node += 1;
+/// ```
+///
+/// nor survive a [`reset`](Self::reset), which takes `&mut self`:
+///
+/// ```compile_fail
+/// let mut arena = allockit::Arena::new();
+/// let node = arena.alloc(7);
+/// arena.reset();
+/// *node += 1;
+/// ```
 ///
 /// # Examples
 ///
@@ -402,16 +449,9 @@ impl Arena {
     /// # Ok::<(), allockit::AllocError>(())
     /// ```
     pub fn try_alloc_str(&self, s: &str) -> Result<&str, AllocError> {
-        let layout = Layout::for_value(s);
-        let block = self.allocate(layout)?.cast::<u8>();
-        // SAFETY: `block` is a fresh allocation of `s.len()` bytes that cannot overlap `s`.
-        unsafe { ptr::copy_nonoverlapping(s.as_ptr(), block.as_ptr(), s.len()) };
-        // SAFETY: the `s.len()` bytes at `block` are initialised with a copy of a `str`, so they
-        // are valid UTF-8; the block stays valid and unaliased until the arena is reset (which
-        // takes `&mut self`) or dropped, so it may be borrowed for as long as `self`.
-        Ok(unsafe {
-            core::str::from_utf8_unchecked(core::slice::from_raw_parts(block.as_ptr(), s.len()))
-        })
+        let bytes = self.try_alloc_slice_copy(s.as_bytes())?;
+        // SAFETY: the bytes are a copy of a `str`, so they are valid UTF-8.
+        Ok(unsafe { core::str::from_utf8_unchecked(bytes) })
     }
 
     /// A snapshot of the arena's accounting: bytes used, live, freed, left by moving grows, the
