@@ -405,7 +405,9 @@ impl Arena {
     /// [`Box<str, &Arena>`](crate::Box) from [`strdup_in`](crate::strdup_in) is 24, because every
     /// box carries its allocator reference. Use `alloc_str` for keys and values that live exactly
     /// as long as the arena (a map of `&str` in the same arena); use `strdup_in` where the string
-    /// must own its memory, or where code is generic over the allocator.
+    /// must own its memory, or where code is generic over the allocator. To build a string piece
+    /// by piece, use a [`String<&Arena>`](crate::String) and
+    /// [`into_arena_str`](crate::String::into_arena_str).
     ///
     /// # Panics
     ///
