@@ -812,3 +812,97 @@ fn typed_values_build_a_tree_that_lives_as_long_as_the_arena() {
         11 * size_of::<Node<'_>>() + 10 * size_of::<&Node<'_>>()
     );
 }
+
+/// One pass of a toy compiler in `arena`, `n` tokens long: names built with `format_in!` and
+/// interned in a map in the arena, nodes placed with `alloc`, child lists with slice methods,
+/// vectors that grow (and move), over-aligned values, and a scratch buffer freed at the end.
+fn compiler_like_pass(arena: &Arena, n: usize) -> u64 {
+    #[repr(align(64))]
+    struct Line([u64; 8]);
+
+    let mut names: HashMap<&str, u32, &Arena> = HashMap::new_in(arena);
+    let mut nodes = allockit::Vec::new_in(arena);
+    let mut sum = 0;
+    for i in 0..n {
+        let name = allockit::format_in!(arena, "name{}", i % 97).into_arena_str();
+        let next = names.len() as u32;
+        let id = *names.entry(name).or_insert(next);
+        let node: &(u32, u64) = arena.alloc((id, i as u64));
+        nodes.push(node);
+        if i % 8 == 7 {
+            let children = arena.alloc_slice_copy(&nodes[nodes.len() - 8..]);
+            sum += children.iter().map(|c| c.1).sum::<u64>();
+        }
+        if i % 64 == 0 {
+            sum += arena.alloc(Line([i as u64; 8])).0[7];
+        }
+    }
+    let scratch = allockit::Vec::<u8, _>::with_capacity_in(4 * n, arena);
+    sum + names.len() as u64 + scratch.capacity() as u64
+}
+
+#[test]
+fn a_reset_loop_reserves_nothing_from_its_third_pass_on() {
+    let n = scaled(20_000, 300);
+    let passes = scaled(8, 5);
+    let mut arena = Arena::new();
+    // Room reserved up front, so that the test's own bookkeeping allocates nothing in the loop.
+    let mut reserved = std::vec::Vec::with_capacity(passes);
+    let mut results = std::vec::Vec::with_capacity(passes);
+    for _ in 0..passes {
+        let before = allocations_on_this_thread();
+        results.push(compiler_like_pass(&arena, n));
+        arena.reset();
+        reserved.push(allocations_on_this_thread() - before);
+    }
+    assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:?}");
+    assert!(reserved[0] > 1, "the first pass should grow: {reserved:?}");
+    assert!(
+        reserved[2..].iter().all(|&r| r == 0),
+        "chunks reserved per pass: {reserved:?}"
+    );
+    assert_eq!(arena.stats().chunks, 1);
+
+    // `reset_and_shrink` gives the memory back: the next pass grows again.
+    arena.reset_and_shrink();
+    assert_eq!(arena.stats().capacity, 0);
+    let before = allocations_on_this_thread();
+    compiler_like_pass(&arena, n);
+    assert!(allocations_on_this_thread() - before > 1);
+}
+
+#[test]
+fn a_limit_does_not_stop_the_arena_from_getting_warm() {
+    let n = scaled(5_000, 200);
+    let mut arena = Arena::new();
+    compiler_like_pass(&arena, n);
+    let peak = arena.stats().peak;
+    arena.reset();
+    // A limit of exactly the pass's peak: the pass still fits, and reserves nothing.
+    arena.set_limit(Some(peak));
+    compiler_like_pass(&arena, n);
+    arena.reset();
+    let before = allocations_on_this_thread();
+    compiler_like_pass(&arena, n);
+    assert_eq!(arena.stats().peak, peak);
+    arena.reset();
+    assert_eq!(allocations_on_this_thread(), before);
+    assert!(
+        arena.stats().capacity > peak,
+        "the chunk kept is not counted by the limit"
+    );
+}
+
+#[test]
+fn scopes_larger_than_their_arena_get_warm_too() {
+    let n = scaled(5_000, 200);
+    let scopes = scaled(6, 4);
+    let mut reserved = std::vec::Vec::with_capacity(scopes);
+    for _ in 0..scopes {
+        let before = allocations_on_this_thread();
+        with_arena(1024, |temp| compiler_like_pass(temp, n));
+        reserved.push(allocations_on_this_thread() - before);
+    }
+    assert!(reserved[0] > 1, "{reserved:?}");
+    assert!(reserved[2..].iter().all(|&r| r == 0), "{reserved:?}");
+}
