@@ -426,6 +426,7 @@ impl Arena {
     /// }
     /// assert_eq!(counts["a"], 2);
     /// ```
+    #[inline]
     #[track_caller]
     pub fn alloc_str(&self, s: &str) -> &str {
         match self.try_alloc_str(s) {
@@ -450,6 +451,7 @@ impl Arena {
     /// assert!(arena.try_alloc_str("e").is_err());
     /// # Ok::<(), allockit::AllocError>(())
     /// ```
+    #[inline]
     pub fn try_alloc_str(&self, s: &str) -> Result<&str, AllocError> {
         let bytes = self.try_alloc_slice_copy(s.as_bytes())?;
         // SAFETY: the bytes are a copy of a `str`, so they are valid UTF-8.
@@ -567,8 +569,12 @@ unsafe impl Allocator for Arena {
         // `self.chunks`, and that `layout` fits it; allocate/grow/shrink return exactly the
         // requested size, so `layout.size()` is the block's size.
         let reclaimed = unsafe { self.chunks.deallocate(ptr, layout) };
-        self.reclaim(reclaimed);
-        self.freed.set(self.freed.get() + layout.size() - reclaimed);
+        if reclaimed == 0 {
+            self.freed.set(self.freed.get() + layout.size());
+        } else {
+            self.reclaim(reclaimed);
+            self.freed.set(self.freed.get() + layout.size() - reclaimed);
+        }
     }
 
     unsafe fn grow(

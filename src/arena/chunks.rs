@@ -86,10 +86,17 @@ impl Chunks {
     /// A block for `layout`, in the current chunk or in a new one.
     #[inline(always)]
     pub(super) fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        match self.bump.try_alloc_layout(layout) {
-            Ok(block) => Ok(block),
-            Err(_) => self.with_new_chunk(layout, || self.bump.try_alloc_layout(layout).ok()),
-        }
+        self.bump
+            .try_alloc_layout(layout)
+            .or_else(|_| self.allocate_in_new_chunk(layout))
+    }
+
+    /// The rest of [`allocate`](Self::allocate), kept out of line so that the fast path holds
+    /// nothing for it (not even the layout on the stack).
+    #[cold]
+    #[inline(never)]
+    fn allocate_in_new_chunk(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        self.with_new_chunk(layout, || self.bump.try_alloc_layout(layout).ok())
     }
 
     /// Frees a block; returns how many bytes the bump pointer took back: all of them for the most
@@ -245,8 +252,7 @@ impl Chunks {
     /// request if that is larger, rounded up. The gate opens by an upper bound of that size,
     /// announced to [`reserving`](Self::reserving) first; what bumpalo did not take of it goes to
     /// [`released`](Self::released) after.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     fn with_new_chunk<T>(
         &self,
         request: Layout,
