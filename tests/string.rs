@@ -226,13 +226,26 @@ fn strings_compare_and_order_with_str_and_std_strings() {
     let b = String::from_str_in("b", &arena);
     let b_elsewhere = String::from_str_in("b", Platform);
     let std_b = std::string::String::from("b");
-    assert!(b == *"b" && *"b" == b);
-    assert!(b == "b" && "b" == b);
-    assert!(b == b_elsewhere && b == std_b && std_b == b);
-    assert!(b != "c" && "a" != b);
-    assert!(b > *"a" && *"c" > b);
-    assert!(b < "c" && "a" < b);
-    assert!(String::from_str_in("a", Platform) < b && b <= b_elsewhere);
+    // Each impl, both ways round: `String<A>` against `str`, `&str`, std's `String` and a
+    // `String` in another allocator.
+    assert!(b == *"b");
+    assert!(*"b" == b);
+    assert!(b == "b");
+    assert!("b" == b);
+    assert!(b == b_elsewhere);
+    assert!(b == std_b);
+    assert!(std_b == b);
+    assert!(b != "c");
+    assert!("a" != b);
+    assert!(b > *"a");
+    assert!(*"c" > b);
+    assert!(b < "c");
+    assert!("a" < b);
+    let std_c = std::string::String::from("c");
+    assert!(b < std_c);
+    assert!(std_c > b);
+    assert!(String::from_str_in("a", Platform) < b);
+    assert!(b <= b_elsewhere);
     let mut sorted = std::vec::Vec::from_iter(
         ["pear", "apple", "fig"]
             .into_iter()
