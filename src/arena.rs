@@ -13,14 +13,14 @@
 //! What it costs: an allocation is a subtraction, a comparison and two counter updates; a chunk
 //! allocation every time the current chunk runs out, until the arena is warm: a
 //! [`reset`](Arena::reset) keeps one chunk large enough for everything the last cycle held at
-//! once, so a loop of passes reserves nothing from its third pass on. A free only gives memory
-//! back when it is the most recent block; otherwise its bytes stay *freed* until the next reset
-//! (hashbrown's old tables after a rehash land here), and so do the old blocks of a `grow` that
-//! had to move (a `Vec`'s old buffers). The [`stats`](Arena::stats) say how much of each.
+//! once, so a loop of passes stops reserving memory after its first pass. A free only gives
+//! memory back when it is the most recent block; otherwise its bytes stay *freed* until the next
+//! reset (hashbrown's old tables after a rehash land here), and so do the old blocks of a `grow`
+//! that had to move (a `Vec`'s old buffers). The [`stats`](Arena::stats) say how much of each.
 //!
 //! What it never does: run destructors of what it holds (the collections that own values drop
-//! them; values from [`alloc`](Arena::alloc) and its kin are [never dropped](Arena#values-are-never-dropped)),
-//! hand out a block past its [limit](Arena::set_limit), or panic inside `allocate`: an impossible
+//! them; values from [`alloc`](Arena::alloc) and its kin are
+//! [never dropped](Arena#values-are-never-dropped)), hand out a block past its [limit](Arena::set_limit), or panic inside `allocate`: an impossible
 //! or over-limit request returns [`AllocError`].
 //!
 //! When to pick it: many allocations that die together, such as a compiler pass, a request, a
@@ -343,9 +343,12 @@ impl Arena {
     /// unfilled ends of the chunks it moved on from. `reset` frees every chunk but the newest (the
     /// largest), and if that one is smaller than the high-water mark, it reserves one chunk of
     /// that size in its place. A loop that does the same work in every cycle reserves chunks in
-    /// its first cycle as the arena grows, one chunk at its first reset, and nothing from then on:
-    /// from its third cycle at the latest (a second reset is needed only if alignment padding
-    /// falls differently in one chunk than it did across several).
+    /// its first cycle as the arena grows, one chunk at its first reset, and then nothing: the
+    /// one chunk holds everything the first cycle's chunks held. The exception is alignment
+    /// padding that falls differently in one chunk than it did across several; a cycle that
+    /// overflows for that reason makes the next reset keep a chunk larger by at least what the
+    /// overflow took, so the loop settles within a cycle or two more (bumpalo's rounding of chunk
+    /// sizes up to whole pages usually absorbs the difference).
     ///
     /// `reset` never gives the newest chunk back, even after a cycle that needed less of it; use
     /// [`reset_and_shrink`](Self::reset_and_shrink) to return the memory. If the larger chunk
@@ -472,7 +475,7 @@ impl Arena {
     ///     map.insert(i, i);
     /// }
     /// let stats = arena.stats();
-    /// // Each rehash allocated a larger table and freed the old one, which only a reset takes back.
+    /// // Each rehash allocated a larger table and freed the old one: only a reset takes it back.
     /// assert!(stats.freed > 0);
     /// assert!(stats.used <= stats.peak && stats.peak <= stats.capacity);
     /// ```
@@ -550,7 +553,8 @@ impl Default for Arena {
 //   `Arena::reset` and `Arena::reset_and_shrink` (which take `&mut self`, so no collection can
 //   still hold a block) and when the arena is dropped.
 // - Moving the arena invalidates nothing: the chunks are separate heap allocations that `Bump`
-//   points to; they do not move with it. `Arena` is not `Clone`, so there are no clones to consider.
+//   points to; they do not move with it. `Arena` is not `Clone`, so there are no clones to
+//   consider.
 // - Any block it handed out may be passed to any of its methods: every method forwards the block
 //   to the one `Bump` (inside `Chunks`) that allocated it, with the caller's layout, and keeps only
 //   counters.

@@ -18,9 +18,9 @@ use crate::{AllocError, Allocator, Arena, Box, Layout, Platform, Vec};
 /// A growable UTF-8 string whose bytes come from the allocator `A`: std's `String`, for any
 /// [`Allocator`].
 ///
-/// It derefs to [`str`](prim@str), so every `str` method works on it; it is a map key that is looked up by
-/// `&str` (its [`Hash`] and [`Eq`] are those of the `str` it holds); it compares and orders with
-/// `str`, `&str` and std's `String`; it is a [`fmt::Write`] target, and
+/// It derefs to [`str`](prim@str), so every `str` method works on it; it is a map key that is
+/// looked up by `&str` (its [`Hash`] and [`Eq`] are those of the `str` it holds); it compares and
+/// orders with `str`, `&str` and std's `String`; it is a [`fmt::Write`] target, and
 /// [`format_in!`](crate::format_in) builds one. In an [`Arena`], a finished string can become a
 /// plain `&str` that lives as long as the arena: [`into_arena_str`](String::into_arena_str).
 ///

@@ -10,7 +10,8 @@
 //! - an iterator that yields fewer items than its `len()` gets a shorter slice, and the block is
 //!   shrunk to it; one that would yield more is not asked for them.
 //!
-//! Nothing is ever dropped afterwards: see [the type's documentation](Arena#values-are-never-dropped).
+//! Nothing is ever dropped afterwards: see
+//! [the type's documentation](Arena#values-are-never-dropped).
 
 use core::mem;
 use core::ptr::{self, NonNull};
@@ -300,7 +301,8 @@ impl Arena {
     /// # Panics
     ///
     /// Panics if the arena is past its limit or out of memory, or if `len` values of `T` are more
-    /// than any layout can hold; see [`try_alloc_slice_fill_copy`](Self::try_alloc_slice_fill_copy).
+    /// than any layout can hold; see
+    /// [`try_alloc_slice_fill_copy`](Self::try_alloc_slice_fill_copy).
     ///
     /// # Examples
     ///
@@ -447,8 +449,8 @@ impl Arena {
     ///
     /// ```
     /// let arena = allockit::Arena::new();
-    /// let words = arena.alloc_slice_fill_iter("a bc def".split(' ').map(str::len).collect::<Vec<_>>());
-    /// assert_eq!(words, [1, 2, 3]);
+    /// let lengths: Vec<usize> = "a bc def".split(' ').map(str::len).collect();
+    /// assert_eq!(arena.alloc_slice_fill_iter(lengths), [1, 2, 3]);
     /// let doubled = arena.alloc_slice_fill_iter([1, 2, 3].iter().map(|x| x * 2));
     /// assert_eq!(doubled, [2, 4, 6]);
     /// ```
