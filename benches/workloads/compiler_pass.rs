@@ -363,7 +363,7 @@ impl<'a, P: PassArena> Parser<'a, '_, P> {
     }
 
     fn program(&mut self) -> &'a [&'a Function<'a>] {
-        let mut functions = std::vec::Vec::new();
+        let mut functions = Vec::new_in(self.arena.handle());
         while self.peek() == Token::Fn {
             functions.push(self.function());
         }
