@@ -64,14 +64,21 @@ pub use scope::with_arena;
 ///
 /// ```
 /// use allockit::{Arena, Box};
-/// use std::rc::Rc;
+/// use std::cell::Cell;
 ///
-/// let shared = Rc::new(());
+/// struct Noisy<'a>(&'a Cell<u32>);
+/// impl Drop for Noisy<'_> {
+///     fn drop(&mut self) {
+///         self.0.set(self.0.get() + 1);
+///     }
+/// }
+///
+/// let drops = Cell::new(0);
 /// let arena = Arena::new();
-/// arena.alloc(Rc::clone(&shared)); // never dropped: the count stays up
-/// drop(Box::new_in(Rc::clone(&shared), &arena)); // dropped with its box
+/// arena.alloc(Noisy(&drops)); // never dropped
+/// drop(Box::new_in(Noisy(&drops), &arena)); // dropped with its box
 /// drop(arena);
-/// assert_eq!(Rc::strong_count(&shared), 2);
+/// assert_eq!(drops.get(), 1);
 /// ```
 ///
 /// A reference from the arena cannot outlive it:
