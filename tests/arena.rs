@@ -833,7 +833,7 @@ fn compiler_like_pass(arena: &Arena, n: usize) -> u64 {
             let children = arena.alloc_slice_copy(&nodes[nodes.len() - 8..]);
             sum += children.iter().map(|c| c.1).sum::<u64>();
         }
-        if i % 64 == 0 {
+        if i & 63 == 0 {
             sum += arena.alloc(Line([i as u64; 8])).0[7];
         }
     }

@@ -28,7 +28,8 @@ mod suite {
         let mut capacities = std::vec::Vec::new();
         for i in 0..n {
             let piece = ["a", "é", "字", "🦀"][i % 4];
-            if i % 3 == 0 {
+            let one_char_at_a_time = [true, false, false][i % 3];
+            if one_char_at_a_time {
                 s.push(piece.chars().next().unwrap());
             } else {
                 s.push_str(piece);

@@ -157,7 +157,7 @@ impl Chunks {
         new: Layout,
     ) -> Result<(NonNull<[u8]>, usize), AllocError> {
         debug_assert!(new.size() <= old.size());
-        debug_assert!(ptr.as_ptr().addr() % new.align() == 0);
+        debug_assert!(ptr.as_ptr().addr() & (new.align() - 1) == 0);
         let room = self.room();
         // SAFETY: the caller's guarantees are those of `Allocator::shrink` for `&Bump`; the
         // block is aligned for `new`, so bumpalo shrinks it without allocating.
@@ -197,11 +197,14 @@ impl Chunks {
         self.released(before - after);
         self.newest.set(self.room());
         self.high_water.set(0);
-        if need > self.room() {
-            if let Ok(fresh) = Self::with_room(need) {
-                // Dropping the old engine releases its chunk.
-                *self = fresh;
-            }
+        let fresh = if need > self.room() {
+            Self::with_room(need).ok()
+        } else {
+            None
+        };
+        if let Some(fresh) = fresh {
+            // Dropping the old engine releases its chunk.
+            *self = fresh;
         }
         self.check_invariants();
     }

@@ -91,10 +91,10 @@ mod pool {
                 arena.set_limit(None);
                 // During thread teardown the pool may be gone; the arena is then simply dropped.
                 let _ = POOL.try_with(|pool| {
-                    if let Ok(mut pool) = pool.try_borrow_mut() {
-                        if pool.len() < POOL_SIZE {
-                            pool.push(arena);
-                        }
+                    if let Ok(mut pool) = pool.try_borrow_mut()
+                        && pool.len() < POOL_SIZE
+                    {
+                        pool.push(arena);
                     }
                 });
             }
