@@ -1,7 +1,9 @@
 //! `String<A>` and `format_in!` over every strategy: growth, refusals that leave the string as it
 //! was, map keys looked up by `&str`, comparisons, `fmt::Write`, and the conversions to
 //! `Box<str, A>` and, in an arena, to a plain `&str`.
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
+// The gate is needed where `nightly` makes allocator-api2's items core's unstable ones, and unused
+// (so allowed) where it does not.
+#![cfg_attr(feature = "nightly", feature(allocator_api), allow(unused_features))]
 
 mod common;
 
