@@ -5,12 +5,13 @@ use allockit::failing::{Policy, check_all_allocation_failures};
 use allockit::subsystem;
 use allockit::{
     AllocError, Allocator, Arena, Box, Failing, HashMap, MapExt, Platform, SlabBuilder, Trace, Vec,
-    strdup_in, try_strdup_in, with_arena,
+    format_in, strdup_in, try_strdup_in, with_arena,
 };
 
 fn main() {
     default_allocator();
     custom_arena();
+    passes_with_warm_resets();
     scoped_arena();
     pooled_objects();
     swap_by_type_alias();
@@ -51,6 +52,47 @@ fn custom_arena() {
     drop(symbols);
     println!("{}", arena.stats());
     println!("mem_destroy(arena) is drop(arena): every block goes back at once");
+}
+
+/// A compiler's passes in one arena: nodes with `alloc`, child lists with `alloc_slice_copy`,
+/// names built with `format_in!` and kept as `&str`, and a `reset` between passes that keeps a
+/// chunk large enough for the whole pass.
+fn passes_with_warm_resets() {
+    heading("Passes with warm resets");
+    enum Node<'a> {
+        Leaf(&'a str),
+        Call(&'a str, &'a [&'a Node<'a>]),
+    }
+    /// Bytes of the names in the tree.
+    fn name_bytes(node: &Node<'_>) -> usize {
+        match node {
+            Node::Leaf(name) => name.len(),
+            Node::Call(name, args) => {
+                name.len() + args.iter().map(|a| name_bytes(a)).sum::<usize>()
+            }
+        }
+    }
+    let mut arena = Arena::new();
+    for pass in 0..4 {
+        let mut calls = Vec::new_in(&arena);
+        for i in 0..2000 {
+            let name = format_in!(&arena, "tmp{}", i % 100).into_arena_str();
+            let args = [
+                &*arena.alloc(Node::Leaf(name)),
+                &*arena.alloc(Node::Leaf("x")),
+            ];
+            calls.push(&*arena.alloc(Node::Call("add", arena.alloc_slice_copy(&args))));
+        }
+        let names: usize = calls.iter().map(|c| name_bytes(c)).sum();
+        let stats = arena.stats();
+        println!(
+            "pass {pass}: {} calls, {names} bytes of names; {stats}",
+            calls.len()
+        );
+        drop(calls);
+        arena.reset();
+    }
+    println!("after the first pass, one chunk holds a whole pass: no chunk is reserved any more");
 }
 
 /// C: `WITH_ARENA(temp, 8192, { ... })`.

@@ -1,20 +1,27 @@
-//! `Arena`: a bump allocator (bumpalo inside) with an exact byte limit and honest stats.
+//! `Arena`: a bump allocator (bumpalo inside) with an exact byte limit, typed allocation, warm
+//! resets and stats that say what each byte is doing.
 //!
 //! What it is: memory comes from a list of chunks; an allocation moves a pointer through the
 //! current chunk, and a full chunk is followed by one twice as large. Blocks are not freed one by
 //! one: dropping the arena, or [`Arena::reset`], returns everything at once. The C design's
 //! `mem_create_arena_allocator(64 * 1024)` is [`Arena::with_capacity(64 * 1024)`](Arena::with_capacity),
-//! and its `WITH_ARENA` scope is [`with_arena`].
+//! and its `WITH_ARENA` scope is [`with_arena`]. Values go in with bumpalo's methods and names
+//! ([`alloc`](Arena::alloc), [`alloc_slice_copy`](Arena::alloc_slice_copy),
+//! [`alloc_slice_fill_iter`](Arena::alloc_slice_fill_iter), ...), and collections take `&Arena`
+//! as their allocator.
 //!
 //! What it costs: an allocation is a subtraction, a comparison and two counter updates; a chunk
-//! allocation every time the current chunk runs out. A free only gives memory back when it is the
-//! most recent block; otherwise its bytes are *wasted* until the next reset, and so are the old
-//! blocks of a `grow` that had to move (hashbrown's old tables after a rehash land here). The
-//! [`stats`](Arena::stats) say how much.
+//! allocation every time the current chunk runs out, until the arena is warm: a
+//! [`reset`](Arena::reset) keeps one chunk large enough for everything the last cycle held at
+//! once, so a loop of passes stops reserving memory after its first pass. A free only gives
+//! memory back when it is the most recent block; otherwise its bytes stay *freed* until the next
+//! reset (hashbrown's old tables after a rehash land here), and so do the old blocks of a `grow`
+//! that had to move (a `Vec`'s old buffers). The [`stats`](Arena::stats) say how much of each.
 //!
 //! What it never does: run destructors of what it holds (the collections that own values drop
-//! them), hand out a block past its [limit](Arena::set_limit), or panic inside `allocate`: an
-//! impossible or over-limit request returns [`AllocError`].
+//! them; values from [`alloc`](Arena::alloc) and its kin are
+//! [never dropped](Arena#values-are-never-dropped)), hand out a block past its [limit](Arena::set_limit), or panic inside `allocate`: an impossible
+//! or over-limit request returns [`AllocError`].
 //!
 //! When to pick it: many allocations that die together, such as a compiler pass, a request, a
 //! frame, or a temporary map. For long-lived data with many frees, pick [`Platform`](crate::Platform).
@@ -31,14 +38,68 @@ use core::cell::Cell;
 use core::fmt;
 use core::ptr::{self, NonNull};
 
-use bumpalo::Bump;
-
 use crate::units::Bytes;
 use crate::{AllocError, Allocator, Layout};
+
+mod chunks;
+mod scope;
+mod typed;
+
+use chunks::Chunks;
+pub use scope::with_arena;
 
 /// A bump-allocating arena: fast allocation, freeing all at once.
 ///
 /// See the [module documentation](crate::arena) for what it costs and promises.
+///
+/// # Values are never dropped
+///
+/// Like bumpalo's `Bump`, the arena hands out memory and forgets what was put in it: a value
+/// placed with [`alloc`](Self::alloc), [`alloc_with`](Self::alloc_with) or one of the
+/// `alloc_slice_*` methods is never dropped, neither at a [`reset`](Self::reset) nor when the arena
+/// goes. For plain data (numbers, `&str`, references into the arena, enums of those) that costs
+/// nothing. A value that owns something elsewhere (a `std::string::String`, a file) leaks it. For
+/// a value that must be dropped, use [`Box<T, &Arena>`](crate::Box), whose drop runs the
+/// destructor and gives the block back, or a collection in the arena:
+///
+/// ```
+/// use allockit::{Arena, Box};
+/// use std::cell::Cell;
+///
+/// struct Noisy<'a>(&'a Cell<u32>);
+/// impl Drop for Noisy<'_> {
+///     fn drop(&mut self) {
+///         self.0.set(self.0.get() + 1);
+///     }
+/// }
+///
+/// let drops = Cell::new(0);
+/// let arena = Arena::new();
+/// arena.alloc(Noisy(&drops)); // never dropped
+/// drop(Box::new_in(Noisy(&drops), &arena)); // dropped with its box
+/// drop(arena);
+/// assert_eq!(drops.get(), 1);
+/// ```
+///
+/// A reference from the arena cannot outlive it:
+///
+/// ```compile_fail
+/// let node: &mut u32;
+/// {
+///     let arena = allockit::Arena::new();
+///     node = arena.alloc(7);
+/// }
+/// *node += 1;
+/// ```
+///
+/// nor survive a [`reset`](Self::reset), which takes `&mut self`:
+///
+/// ```compile_fail
+/// let mut arena = allockit::Arena::new();
+/// let node = arena.alloc(7);
+/// arena.reset();
+/// *node += 1;
+/// ```
 ///
 /// # Examples
 ///
@@ -56,23 +117,33 @@ use crate::{AllocError, Allocator, Layout};
 /// ```
 pub struct Arena {
     /// Owns every chunk; every block this arena hands out lies in one of its chunks.
-    bump: Bump,
+    chunks: Chunks,
     /// How many more bytes may be handed out: `ceiling - used`, where `used` counts the bytes of
     /// the blocks handed out since creation or the last reset that the bump pointer has not taken
-    /// back (live blocks plus `wasted`). Kept as one counter so that `allocate` does one load, one
-    /// comparison and one store.
+    /// back (live blocks plus `freed` plus `left_by_moves`). Kept as one counter so that
+    /// `allocate` does one load, one comparison and one store.
     budget: Cell<usize>,
     /// `budget + used`: the limit (`usize::MAX` when there is none), or `used` itself if the limit
     /// was set below what was already used, so that `budget` never goes below zero.
     ceiling: Cell<usize>,
     /// The limit as the user set it.
     limit: Cell<Option<usize>>,
-    /// The part of `used` that no live block occupies: freed blocks (other than the most recent
-    /// one), blocks a `grow` moved away from, and tails cut off by `shrink`. Always `<= used`.
-    wasted: Cell<usize>,
+    /// The part of `used` given back by frees that were not of the most recent block, and the
+    /// tails cut off by `shrink` that the bump pointer could not take back.
+    freed: Cell<usize>,
+    /// The part of `used` held by the old blocks that a `grow` (or a shrink to a stricter
+    /// alignment) moved away from. `freed + left_by_moves <= used`.
+    left_by_moves: Cell<usize>,
+    /// The largest `used` recorded since creation or the last reset, taken just before each fall
+    /// of `used`: the high-water mark is the larger of this and `used` now.
+    peak: Cell<usize>,
 }
 
 /// A snapshot of an [`Arena`]'s accounting, from [`Arena::stats`].
+///
+/// `used` = `live()` + `freed` + `left_by_moves`: the last two are bytes a bump arena cannot hand
+/// out again before the next [`reset`](Arena::reset), which takes all of them back. All byte
+/// counts but `capacity` are of blocks as requested, without alignment padding.
 ///
 /// `Display` prints one line with KiB/MiB units.
 ///
@@ -90,20 +161,28 @@ pub struct Arena {
 ///
 /// let stats = arena.stats();
 /// assert_eq!(stats.used, 200);
-/// assert_eq!(stats.wasted, 100); // not the most recent block: only a reset takes it back
+/// assert_eq!(stats.freed, 100); // not the most recent block: only a reset takes it back
 /// assert_eq!(stats.live(), 100);
+/// assert_eq!(stats.peak, 200);
 /// println!("{stats}");
 /// # Ok::<(), allockit::AllocError>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ArenaStats {
-    /// Bytes handed out and not taken back by the bump pointer: live blocks plus `wasted`. This is
-    /// what the limit caps. Alignment padding is not counted.
+    /// Bytes handed out since creation or the last reset and not taken back by the bump pointer:
+    /// live blocks plus `freed` plus `left_by_moves`. This is what the limit caps.
     pub used: usize,
-    /// The part of `used` held by freed blocks, blocks a `grow` moved away from, and tails cut off
-    /// by `shrink`, which a bump arena cannot reuse before a reset.
-    pub wasted: usize,
+    /// Bytes given back by frees (and by shrinks, for the tail cut off) that the arena cannot
+    /// reuse before a reset: a bump arena takes bytes back only from its most recent block.
+    /// hashbrown's old tables land here: a rehash allocates the new table and frees the old one.
+    pub freed: usize,
+    /// Bytes of the old blocks that a `grow` had to move away from (a `Vec`'s old buffer, when
+    /// the vector was not the most recent block or its chunk was full), or a shrink to a stricter
+    /// alignment; reusable after a reset.
+    pub left_by_moves: usize,
+    /// The high-water mark of `used` since creation or the last reset.
+    pub peak: usize,
     /// Bytes of chunk memory reserved from the global allocator, used or not.
     pub capacity: usize,
     /// How many chunks the arena holds.
@@ -113,7 +192,7 @@ pub struct ArenaStats {
 }
 
 impl ArenaStats {
-    /// Bytes in blocks that are still live: `used - wasted`.
+    /// Bytes in blocks that are still live: `used - freed - left_by_moves`.
     ///
     /// # Examples
     ///
@@ -123,7 +202,7 @@ impl ArenaStats {
     /// assert_eq!(arena.stats().live(), 5);
     /// ```
     pub fn live(&self) -> usize {
-        self.used - self.wasted
+        self.used - self.freed - self.left_by_moves
     }
 }
 
@@ -131,10 +210,13 @@ impl fmt::Display for ArenaStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "arena: {} used ({} live, {} wasted) of {} in {} chunk{}",
+            "arena: {} used ({} live, {} freed and {} left by moving grows, both reused after \
+             reset), peak {}, of {} in {} chunk{}",
             Bytes(self.used),
             Bytes(self.live()),
-            Bytes(self.wasted),
+            Bytes(self.freed),
+            Bytes(self.left_by_moves),
+            Bytes(self.peak),
             Bytes(self.capacity),
             self.chunks,
             if self.chunks == 1 { "" } else { "s" },
@@ -158,7 +240,7 @@ impl Arena {
     /// assert_eq!(arena.stats().chunks, 1);
     /// ```
     pub fn new() -> Self {
-        Self::from_bump(Bump::new())
+        Self::from_chunks(Chunks::new())
     }
 
     /// Creates an arena whose first chunk holds at least `bytes` bytes: the C design's
@@ -176,7 +258,10 @@ impl Arena {
     /// assert!(arena.stats().capacity >= 64 * 1024);
     /// ```
     pub fn with_capacity(bytes: usize) -> Self {
-        Self::from_bump(Bump::with_capacity(bytes))
+        match Self::try_with_capacity(bytes) {
+            Ok(arena) => arena,
+            Err(AllocError) => panic!("allockit: cannot reserve an arena chunk of {bytes} bytes"),
+        }
     }
 
     /// Like [`with_capacity`](Self::with_capacity), but returns an error when the chunk cannot be
@@ -199,18 +284,18 @@ impl Arena {
         if bytes > isize::MAX as usize {
             return Err(AllocError);
         }
-        Bump::try_with_capacity(bytes)
-            .map(Self::from_bump)
-            .map_err(|_| AllocError)
+        Chunks::with_room(bytes).map(Self::from_chunks)
     }
 
-    fn from_bump(bump: Bump) -> Self {
+    fn from_chunks(chunks: Chunks) -> Self {
         Self {
-            bump,
+            chunks,
             budget: Cell::new(usize::MAX),
             ceiling: Cell::new(usize::MAX),
             limit: Cell::new(None),
-            wasted: Cell::new(0),
+            freed: Cell::new(0),
+            left_by_moves: Cell::new(0),
+            peak: Cell::new(0),
         }
     }
 
@@ -221,7 +306,7 @@ impl Arena {
     /// Lowering the limit below what is already used makes every further request (but a
     /// zero-sized one) fail until enough is given back or the arena is [`reset`](Self::reset).
     /// Chunk capacity is reserved ahead of use and may exceed the limit by up to one chunk's
-    /// growth.
+    /// growth, or by the chunk a reset keeps.
     ///
     /// # Examples
     ///
@@ -255,7 +340,27 @@ impl Arena {
         self.limit.get()
     }
 
-    /// Frees every block at once and keeps the largest chunk for reuse; the limit stays.
+    /// Frees every block at once and keeps one chunk large enough for everything the arena held at
+    /// its peak since the last reset, so that the same work again reserves no memory. The limit
+    /// stays.
+    ///
+    /// The policy, exactly: during a cycle (from creation or a reset to the next reset) the arena
+    /// records its high-water mark of chunk memory taken, which is the cycle's
+    /// [`peak`](ArenaStats::peak) of used bytes plus the alignment padding between blocks and the
+    /// unfilled ends of the chunks it moved on from. `reset` frees every chunk but the newest (the
+    /// largest), and if that one is smaller than the high-water mark, it reserves one chunk of
+    /// that size in its place. A loop that does the same work in every cycle reserves chunks in
+    /// its first cycle as the arena grows, one chunk at its first reset, and then nothing: the
+    /// one chunk holds everything the first cycle's chunks held. The exception is alignment
+    /// padding that falls differently in one chunk than it did across several; a cycle that
+    /// overflows for that reason makes the next reset keep a chunk larger by at least what the
+    /// overflow took, so the loop settles within a cycle or two more (bumpalo's rounding of chunk
+    /// sizes up to whole pages usually absorbs the difference).
+    ///
+    /// `reset` never gives the newest chunk back, even after a cycle that needed less of it; use
+    /// [`reset_and_shrink`](Self::reset_and_shrink) to return the memory. If the larger chunk
+    /// cannot be had, `reset` keeps the newest chunk and the next cycle grows as usual. The chunk
+    /// kept is reserved memory, not used bytes: the limit does not count it.
     ///
     /// Taking `&mut self` is what makes this sound: no collection or reference can still be
     /// borrowing from the arena.
@@ -263,21 +368,45 @@ impl Arena {
     /// # Examples
     ///
     /// ```
-    /// let mut arena = allockit::Arena::new();
-    /// for _ in 0..1000 {
-    ///     arena.alloc_str("some text that fills chunks");
+    /// use allockit::{Arena, Vec};
+    ///
+    /// let mut arena = Arena::new();
+    /// let mut chunks_reserved = std::vec::Vec::new();
+    /// for _pass in 0..4 {
+    ///     let mut names = Vec::new_in(&arena);
+    ///     for i in 0..2000 {
+    ///         names.push(arena.alloc_str(if i % 2 == 0 { "short" } else { "a longer name" }));
+    ///     }
+    ///     drop(names);
+    ///     chunks_reserved.push(arena.stats().chunks);
+    ///     arena.reset();
     /// }
-    /// let before = arena.stats();
-    /// arena.reset();
-    /// let after = arena.stats();
-    /// assert_eq!(after.used, 0);
-    /// assert_eq!(after.chunks, 1);
-    /// assert!(after.capacity <= before.capacity);
+    /// // The first pass grew through several chunks; every later pass fits the one chunk kept.
+    /// assert!(chunks_reserved[0] > 1);
+    /// assert_eq!(chunks_reserved[2..], [1, 1]);
+    /// assert_eq!(arena.stats().used, 0);
     /// ```
     pub fn reset(&mut self) {
-        self.bump.reset();
-        self.set_used(0);
-        self.wasted.set(0);
+        self.chunks.reset();
+        self.forget_blocks();
+    }
+
+    /// Frees every block and gives every chunk back to the global allocator: the arena is as
+    /// [`new`](Self::new) made it, with its limit. The next allocation starts again from a small
+    /// chunk.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut arena = allockit::Arena::with_capacity(1 << 20);
+    /// arena.alloc_str("scratch");
+    /// arena.reset_and_shrink();
+    /// let stats = arena.stats();
+    /// assert_eq!((stats.used, stats.capacity, stats.chunks), (0, 0, 0));
+    /// ```
+    pub fn reset_and_shrink(&mut self) {
+        self.chunks.release_all();
+        self.forget_blocks();
     }
 
     /// Copies `s` into the arena and returns the copy, borrowed from the arena.
@@ -286,7 +415,9 @@ impl Arena {
     /// [`Box<str, &Arena>`](crate::Box) from [`strdup_in`](crate::strdup_in) is 24, because every
     /// box carries its allocator reference. Use `alloc_str` for keys and values that live exactly
     /// as long as the arena (a map of `&str` in the same arena); use `strdup_in` where the string
-    /// must own its memory, or where code is generic over the allocator.
+    /// must own its memory, or where code is generic over the allocator. To build a string piece
+    /// by piece, use a [`String<&Arena>`](crate::String) and
+    /// [`into_arena_str`](crate::String::into_arena_str).
     ///
     /// # Panics
     ///
@@ -305,6 +436,8 @@ impl Arena {
     /// }
     /// assert_eq!(counts["a"], 2);
     /// ```
+    #[inline]
+    #[track_caller]
     pub fn alloc_str(&self, s: &str) -> &str {
         match self.try_alloc_str(s) {
             Ok(copy) => copy,
@@ -328,20 +461,15 @@ impl Arena {
     /// assert!(arena.try_alloc_str("e").is_err());
     /// # Ok::<(), allockit::AllocError>(())
     /// ```
+    #[inline]
     pub fn try_alloc_str(&self, s: &str) -> Result<&str, AllocError> {
-        let layout = Layout::for_value(s);
-        let block = self.allocate(layout)?.cast::<u8>();
-        // SAFETY: `block` is a fresh allocation of `s.len()` bytes that cannot overlap `s`.
-        unsafe { ptr::copy_nonoverlapping(s.as_ptr(), block.as_ptr(), s.len()) };
-        // SAFETY: the `s.len()` bytes at `block` are initialised with a copy of a `str`, so they
-        // are valid UTF-8; the block stays valid and unaliased until the arena is reset (which
-        // takes `&mut self`) or dropped, so it may be borrowed for as long as `self`.
-        Ok(unsafe {
-            core::str::from_utf8_unchecked(core::slice::from_raw_parts(block.as_ptr(), s.len()))
-        })
+        let bytes = self.try_alloc_slice_copy(s.as_bytes())?;
+        // SAFETY: the bytes are a copy of a `str`, so they are valid UTF-8.
+        Ok(unsafe { core::str::from_utf8_unchecked(bytes) })
     }
 
-    /// A snapshot of the arena's accounting: bytes used and wasted, capacity, chunks, limit.
+    /// A snapshot of the arena's accounting: bytes used, live, freed, left by moving grows, the
+    /// peak, capacity, chunks and limit.
     ///
     /// # Examples
     ///
@@ -354,26 +482,30 @@ impl Arena {
     ///     map.insert(i, i);
     /// }
     /// let stats = arena.stats();
-    /// // Each rehash moved the table and left the old one behind.
-    /// assert!(stats.wasted > 0);
-    /// assert!(stats.used <= stats.capacity);
+    /// // Each rehash allocated a larger table and freed the old one: only a reset takes it back.
+    /// assert!(stats.freed > 0);
+    /// assert!(stats.used <= stats.peak && stats.peak <= stats.capacity);
     /// ```
     pub fn stats(&self) -> ArenaStats {
-        // SAFETY: the iterator only walks the chunk list to count it; nothing allocates in this
-        // arena while it lives and no chunk memory is read.
-        let chunks = unsafe { self.bump.iter_allocated_chunks_raw() }.count();
         ArenaStats {
             used: self.used(),
-            wasted: self.wasted.get(),
-            capacity: self.bump.allocated_bytes(),
-            chunks,
+            freed: self.freed.get(),
+            left_by_moves: self.left_by_moves.get(),
+            peak: self.peak(),
+            capacity: self.chunks.capacity(),
+            chunks: self.chunks.count(),
             limit: self.limit(),
         }
     }
 
-    /// Bytes handed out and not taken back: live blocks plus wasted ones.
+    /// Bytes handed out and not taken back: live blocks plus freed ones plus those left by moves.
     fn used(&self) -> usize {
         self.ceiling.get() - self.budget.get()
+    }
+
+    /// The high-water mark of `used` since creation or the last reset.
+    fn peak(&self) -> usize {
+        self.peak.get().max(self.used())
     }
 
     /// Sets `used` and recomputes the ceiling from the limit (the slow path: reset, limit changes,
@@ -382,6 +514,14 @@ impl Arena {
         let ceiling = self.limit.get().unwrap_or(usize::MAX).max(used);
         self.ceiling.set(ceiling);
         self.budget.set(ceiling - used);
+    }
+
+    /// After the chunks let go of every block: the counters of a new cycle.
+    fn forget_blocks(&mut self) {
+        self.set_used(0);
+        self.freed.set(0);
+        self.left_by_moves.set(0);
+        self.peak.set(0);
     }
 
     /// Checks that `extra` more bytes fit under the limit and returns the budget left after them.
@@ -394,27 +534,17 @@ impl Arena {
         Ok(budget - extra)
     }
 
-    /// Records that the bump pointer took `bytes` back.
+    /// Records that the bump pointer took `bytes` back: `used` falls, so the peak is raised to
+    /// what `used` was first.
     #[inline(always)]
     fn reclaim(&self, bytes: usize) {
         if bytes != 0 {
-            self.set_used(self.used() - bytes);
+            let used = self.used();
+            if used > self.peak.get() {
+                self.peak.set(used);
+            }
+            self.set_used(used - bytes);
         }
-    }
-
-    /// Whether bumpalo will grow the block at `ptr` in place: it is the most recent block, the
-    /// alignment does not increase, and the current chunk has room for the extra bytes. This is
-    /// bumpalo 3's own rule, repeated here so the limit can be checked before the grow.
-    fn grows_in_place(&self, ptr: NonNull<u8>, old: Layout, new: Layout) -> bool {
-        if old.size() == 0 || new.align() > old.align() {
-            return false;
-        }
-        // SAFETY: the iterator only reads the current chunk's bump pointer; nothing allocates in
-        // this arena while it lives and no chunk memory is read.
-        let top = unsafe { self.bump.iter_allocated_chunks_raw() }.next();
-        let is_last = top.is_some_and(|(start, _)| start == ptr.as_ptr());
-        let extra = (new.size() - old.size()).next_multiple_of(old.align());
-        is_last && self.bump.chunk_capacity() >= extra
     }
 }
 
@@ -426,34 +556,36 @@ impl Default for Arena {
 
 // SAFETY: the `Allocator` contract, argued for `Arena` (and `&Arena` by allocator-api2's blanket
 // impl for references):
-// - Blocks stay valid while the arena lives: they lie in chunks that bumpalo frees only in
-//   `Bump::reset` (reached through `Arena::reset`, which takes `&mut self`, so no collection can
+// - Blocks stay valid while the arena lives: they lie in chunks that are freed only by
+//   `Arena::reset` and `Arena::reset_and_shrink` (which take `&mut self`, so no collection can
 //   still hold a block) and when the arena is dropped.
 // - Moving the arena invalidates nothing: the chunks are separate heap allocations that `Bump`
-//   points to; they do not move with it. `Arena` is not `Clone`, so there are no clones to consider.
+//   points to; they do not move with it. `Arena` is not `Clone`, so there are no clones to
+//   consider.
 // - Any block it handed out may be passed to any of its methods: every method forwards the block
-//   to the one `Bump` that allocated it, with the caller's layout, and keeps only counters.
+//   to the one `Bump` (inside `Chunks`) that allocated it, with the caller's layout, and keeps only
+//   counters.
 unsafe impl Allocator for Arena {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let budget = self.admit(layout.size())?;
-        let block = self.bump.try_alloc_layout(layout).map_err(|_| AllocError)?;
+        let block = self.chunks.allocate(layout)?;
         self.budget.set(budget);
         Ok(NonNull::slice_from_raw_parts(block, layout.size()))
     }
 
     #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        let before = self.bump.chunk_capacity();
         // SAFETY: the caller guarantees that `ptr` is a live block of this arena, hence of
-        // `self.bump`, and that `layout` fits it; allocate/grow/shrink return exactly the
+        // `self.chunks`, and that `layout` fits it; allocate/grow/shrink return exactly the
         // requested size, so `layout.size()` is the block's size.
-        unsafe { (&self.bump).deallocate(ptr, layout) };
-        // bumpalo takes the bytes back only when `ptr` is the most recent block.
-        let reclaimed = self.bump.chunk_capacity() - before;
-        self.reclaim(reclaimed);
-        self.wasted
-            .set(self.wasted.get() + layout.size() - reclaimed);
+        let reclaimed = unsafe { self.chunks.deallocate(ptr, layout) };
+        if reclaimed == 0 {
+            self.freed.set(self.freed.get() + layout.size());
+        } else {
+            self.reclaim(reclaimed);
+            self.freed.set(self.freed.get() + layout.size() - reclaimed);
+        }
     }
 
     unsafe fn grow(
@@ -463,7 +595,7 @@ unsafe impl Allocator for Arena {
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
         debug_assert!(new_layout.size() >= old_layout.size());
-        let in_place = self.grows_in_place(ptr, old_layout, new_layout);
+        let in_place = self.chunks.grows_in_place(ptr, old_layout, new_layout);
         let extra = if in_place {
             new_layout.size() - old_layout.size()
         } else {
@@ -471,11 +603,12 @@ unsafe impl Allocator for Arena {
         };
         let budget = self.admit(extra)?;
         // SAFETY: the caller guarantees that `ptr` is a live block of this arena (so of
-        // `self.bump`) fitting `old_layout`, and that `new_layout` is at least as large.
-        let block = unsafe { (&self.bump).grow(ptr, old_layout, new_layout) }?;
+        // `self.chunks`) fitting `old_layout`, and that `new_layout` is at least as large.
+        let block = unsafe { self.chunks.grow(ptr, old_layout, new_layout) }?;
         self.budget.set(budget);
         if !in_place {
-            self.wasted.set(self.wasted.get() + old_layout.size());
+            self.left_by_moves
+                .set(self.left_by_moves.get() + old_layout.size());
         }
         debug_assert!(
             !in_place
@@ -521,18 +654,16 @@ unsafe impl Allocator for Arena {
                     new_layout.size(),
                 )
             };
-            self.wasted.set(self.wasted.get() + old_layout.size());
+            self.left_by_moves
+                .set(self.left_by_moves.get() + old_layout.size());
             return Ok(block);
         }
-        let before = self.bump.chunk_capacity();
-        // SAFETY: as above, `ptr` is a live block of `self.bump` fitting `old_layout`, and
-        // `new_layout` is no larger. The block is aligned for `new_layout`, so bumpalo shrinks it
-        // without allocating (it may move the most recent block up to give its tail back).
-        let block = unsafe { (&self.bump).shrink(ptr, old_layout, new_layout) }?;
-        let reclaimed = self.bump.chunk_capacity() - before;
+        // SAFETY: as above, `ptr` is a live block of `self.chunks` fitting `old_layout`, and
+        // `new_layout` is no larger; the block is aligned for `new_layout`.
+        let (block, reclaimed) = unsafe { self.chunks.shrink(ptr, old_layout, new_layout) }?;
         self.reclaim(reclaimed);
-        self.wasted
-            .set(self.wasted.get() + (old_layout.size() - new_layout.size()) - reclaimed);
+        self.freed
+            .set(self.freed.get() + (old_layout.size() - new_layout.size()) - reclaimed);
         Ok(block)
     }
 }
@@ -545,119 +676,20 @@ impl fmt::Debug for Arena {
     }
 }
 
-/// Runs `f` with a temporary arena and frees everything it allocated when `f` returns: the C
-/// design's `WITH_ARENA(temp, capacity, { ... })`.
-///
-/// The arena's first chunk holds at least `capacity` bytes. With the `std` feature, arenas come
-/// from a small per-thread pool and go back to it reset, so a warm `with_arena` (in a loop, or
-/// nested) reserves no new chunk: it costs about as much as a reset. A limit set inside `f` does
-/// not outlive the scope.
-///
-/// Nothing borrowed from the arena can escape the closure; the borrow checker refuses it:
-///
-/// ```compile_fail
-/// let escaped: &str = allockit::with_arena(64, |temp| temp.alloc_str("escapes"));
-/// ```
-///
-/// Owned results built from the arena's contents are fine.
-///
-/// # Panics
-///
-/// Panics if a new arena's first chunk cannot be reserved, and whenever `f` panics (the arena is
-/// still reset and returned to the pool).
-///
-/// # Examples
-///
-/// ```
-/// use allockit::{strdup_in, with_arena, HashMap};
-///
-/// let longest = with_arena(8192, |temp| {
-///     let mut lengths = HashMap::new_in(temp);
-///     for word in "a scope frees all of this at once".split(' ') {
-///         lengths.insert(strdup_in(word, temp), word.len());
-///     }
-///     lengths.values().copied().max()
-/// });
-/// assert_eq!(longest, Some(5));
-/// ```
-pub fn with_arena<R>(capacity: usize, f: impl FnOnce(&Arena) -> R) -> R {
-    let scope = pool::Scope::enter(capacity);
-    f(scope.arena())
-}
-
-/// Where `with_arena` gets its arenas: a per-thread pool with `std`, a fresh arena without.
-mod pool {
-    use super::Arena;
-
-    /// Arenas kept per thread; deeper nesting than this creates and drops arenas as it goes.
-    #[cfg(feature = "std")]
-    const POOL_SIZE: usize = 8;
-
-    #[cfg(feature = "std")]
-    std::thread_local! {
-        static POOL: core::cell::RefCell<alloc::vec::Vec<Arena>> =
-            const { core::cell::RefCell::new(alloc::vec::Vec::new()) };
-    }
-
-    /// One `with_arena` scope: holds its arena and gives it back, reset, when dropped.
-    pub(super) struct Scope {
-        /// `Some` until `drop` takes it to return it to the pool.
-        arena: Option<Arena>,
-    }
-
-    impl Scope {
-        pub(super) fn enter(capacity: usize) -> Self {
-            #[cfg(feature = "std")]
-            let arena = POOL
-                .try_with(|pool| pool.borrow_mut().pop())
-                .ok()
-                .flatten()
-                .filter(|arena| arena.bump.chunk_capacity() >= capacity)
-                .unwrap_or_else(|| Arena::with_capacity(capacity));
-            #[cfg(not(feature = "std"))]
-            let arena = Arena::with_capacity(capacity);
-            Self { arena: Some(arena) }
-        }
-
-        pub(super) fn arena(&self) -> &Arena {
-            self.arena
-                .as_ref()
-                .expect("a scope holds its arena until dropped")
-        }
-    }
-
-    impl Drop for Scope {
-        fn drop(&mut self) {
-            #[cfg(feature = "std")]
-            if let Some(mut arena) = self.arena.take() {
-                arena.reset();
-                arena.set_limit(None);
-                // During thread teardown the pool may be gone; the arena is then simply dropped.
-                let _ = POOL.try_with(|pool| {
-                    if let Ok(mut pool) = pool.try_borrow_mut()
-                        && pool.len() < POOL_SIZE
-                    {
-                        pool.push(arena);
-                    }
-                });
-            }
-        }
-    }
-
-    impl core::fmt::Debug for Scope {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.debug_struct("Scope").field("arena", &self.arena).finish()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Bytes taken from the current chunk, including alignment padding: bumpalo's own view.
+    /// Bytes taken from the chunks, including alignment padding: bumpalo's own view, valid while
+    /// the arena has one chunk.
     fn consumed(arena: &Arena) -> usize {
-        arena.bump.allocated_bytes() - arena.bump.chunk_capacity()
+        arena.chunks.capacity() - arena.chunks.room()
+    }
+
+    /// `(used, freed, left_by_moves)`.
+    fn counts(arena: &Arena) -> (usize, usize, usize) {
+        let stats = arena.stats();
+        (stats.used, stats.freed, stats.left_by_moves)
     }
 
     #[test]
@@ -670,23 +702,24 @@ mod tests {
         assert_eq!(arena.used(), consumed(&arena));
         // SAFETY: `b` is the most recent block, of 50 bytes: growing it stays in place.
         let b = unsafe { arena.grow(b, l(50), l(80)) }.unwrap().cast::<u8>();
-        assert_eq!((arena.used(), arena.wasted.get()), (180, 0));
+        assert_eq!(counts(&arena), (180, 0, 0));
         assert_eq!(arena.used(), consumed(&arena));
-        // SAFETY: `a` is not the most recent block: growing it moves it and wastes the old one.
+        // SAFETY: `a` is not the most recent block: growing it moves it and leaves the old one.
         let a = unsafe { arena.grow(a, l(100), l(120)) }
             .unwrap()
             .cast::<u8>();
-        assert_eq!((arena.used(), arena.wasted.get()), (300, 100));
+        assert_eq!(counts(&arena), (300, 0, 100));
         assert_eq!(arena.used(), consumed(&arena));
         // SAFETY: `a` is now the most recent block: freeing it gives its bytes back.
         unsafe { arena.deallocate(a, l(120)) };
-        assert_eq!((arena.used(), arena.wasted.get()), (180, 100));
+        assert_eq!(counts(&arena), (180, 0, 100));
         assert_eq!(arena.used(), consumed(&arena));
         // SAFETY: `b` is a live 80-byte block. With `a` gone the bump pointer is back at `b`, so
-        // its bytes come back too; the old 100 bytes of `a` stay wasted until a reset.
+        // its bytes come back too; the old 100 bytes of `a` stay until a reset.
         unsafe { arena.deallocate(b, l(80)) };
-        assert_eq!((arena.used(), arena.wasted.get()), (100, 100));
+        assert_eq!(counts(&arena), (100, 0, 100));
         assert_eq!(arena.used(), consumed(&arena));
+        assert_eq!(arena.stats().peak, 300);
     }
 
     #[test]
@@ -699,7 +732,8 @@ mod tests {
             .unwrap()
             .cast::<u8>();
         assert_eq!(arena.used(), consumed(&arena));
-        assert_eq!(arena.used() - arena.wasted.get(), 100);
+        assert_eq!(arena.stats().live(), 100);
+        assert_eq!(arena.stats().peak, 1000);
         // SAFETY: `a` is a live 100-byte block.
         unsafe { arena.deallocate(a, l(100)) };
         assert_eq!(arena.used(), consumed(&arena));
@@ -712,13 +746,30 @@ mod tests {
         let a = arena.allocate(l8(3)).unwrap().cast::<u8>();
         // Growing by 5 needs 8 bytes below the block: still in place (the debug assertion in
         // `grow` checks bumpalo's result against the prediction).
-        assert!(arena.grows_in_place(a, l8(3), l8(8)));
+        assert!(arena.chunks.grows_in_place(a, l8(3), l8(8)));
         // SAFETY: `a` is a live 3-byte block with alignment 8.
         let a = unsafe { arena.grow(a, l8(3), l8(8)) }.unwrap().cast::<u8>();
-        assert_eq!(arena.wasted.get(), 0);
+        assert_eq!(arena.left_by_moves.get(), 0);
         // A stricter alignment is never grown in place.
-        assert!(!arena.grows_in_place(a, l8(8), Layout::from_size_align(16, 16).unwrap()));
+        assert!(
+            !arena
+                .chunks
+                .grows_in_place(a, l8(8), Layout::from_size_align(16, 16).unwrap())
+        );
         // SAFETY: `a` is a live 8-byte block.
         unsafe { arena.deallocate(a, l8(8)) };
+    }
+
+    #[test]
+    fn a_grow_into_a_new_chunk_is_counted_as_a_move() {
+        let arena = Arena::with_capacity(1024);
+        let l = |n| Layout::from_size_align(n, 1).unwrap();
+        let room = arena.chunks.room();
+        let a = arena.allocate(l(room - 10)).unwrap().cast::<u8>();
+        // SAFETY: `a` is the most recent block but the chunk lacks the room: it moves to a new one.
+        unsafe { arena.grow(a, l(room - 10), l(room + 10)) }.unwrap();
+        assert_eq!(arena.stats().chunks, 2);
+        assert_eq!(counts(&arena), (2 * room, 0, room - 10));
+        arena.chunks.check_invariants();
     }
 }

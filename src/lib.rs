@@ -19,8 +19,8 @@
 //! | `hash_map_put` failing cleanly on NULL | [`map.try_put(key, value)`](MapExt::try_put) |
 //! | a failing allocator in tests | [`Failing`] and [`failing::check_all_allocation_failures`] |
 //! | `WITH_ARENA(temp, 8192, { ... })` | [`with_arena(8192, \|temp\| { ... })`](with_arena) |
-//! | `MEM_NEW(a, T)` / `MEM_NEW_ARRAY(a, T, n)` | [`Box::new_in(v, a)`](Box::new_in) / [`Vec::with_capacity_in(n, a)`](Vec::with_capacity_in) |
-//! | `MEM_STRDUP(a, s)` | [`strdup_in(s, a)`](strdup_in) / [`try_strdup_in(s, a)`](try_strdup_in) |
+//! | `MEM_NEW(a, T)` / `MEM_NEW_ARRAY(a, T, n)` | [`Box::new_in(v, a)`](Box::new_in) / [`Vec::with_capacity_in(n, a)`](Vec::with_capacity_in); in an arena, [`arena.alloc(v)`](Arena::alloc) / [`arena.alloc_slice_fill_with(n, f)`](Arena::alloc_slice_fill_with), never dropped |
+//! | `MEM_STRDUP(a, s)` | [`strdup_in(s, a)`](strdup_in) / [`try_strdup_in(s, a)`](try_strdup_in); a growable [`String<A>`](String), [`format_in!(a, ...)`](format_in) |
 //! | `MEM_REALLOC(a, p, old, new)` | [`Allocator::grow`] / [`Allocator::shrink`] (collections call them) |
 //! | `MEM_FREE(a, p, size)` | dropping the owner: the `Layout` is the size |
 //! | `mem_destroy(a)` | `drop(a)`: the borrow checker makes sure nothing outlives it |
@@ -113,7 +113,7 @@ pub use failing::Failing;
 pub use map::MapExt;
 pub use platform::Platform;
 pub use slab::{ClassStats, Slab, SlabBuilder, SlabStats};
-pub use string::{strdup_in, try_strdup_in};
+pub use string::{String, strdup_in, try_strdup_in};
 #[cfg(not(loom))]
 pub use subsystem::Subsystem;
 pub use trace::{LeakReport, Stats, Trace};

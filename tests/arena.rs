@@ -1,5 +1,6 @@
-//! What is particular to `Arena` and `with_arena`: the exact limit, reset, stats, string storage,
-//! and a scope pool that stops asking the global allocator for chunks once warm.
+//! What is particular to `Arena` and `with_arena`: the exact limit, typed allocation (refusals,
+//! panics midway, lying iterators, zero-sized and over-aligned types), reset, stats, string
+//! storage, and a scope pool that stops asking the global allocator for chunks once warm.
 //!
 //! This binary counts the global allocator's calls per thread, so that a test can say exactly how
 //! many chunks a piece of code reserved.
@@ -97,10 +98,10 @@ fn limit_is_exact_even_inside_the_current_chunk() {
             .allocate(Layout::from_size_align(200, 1).unwrap())
             .is_ok()
     );
-    // Freeing an older block does not: its bytes are wasted, not returned.
+    // Freeing an older block does not: its bytes count as freed, not returned.
     // SAFETY: `a` is live with `layout`.
     unsafe { arena.deallocate(a.cast(), layout) };
-    assert_eq!(arena.stats().wasted, 400);
+    assert_eq!(arena.stats().freed, 400);
     assert_eq!(arena.allocate(Layout::new::<u8>()), Err(AllocError));
     // Raising the limit lets allocation go on.
     arena.set_limit(Some(2000));
@@ -126,17 +127,17 @@ fn limit_applies_to_grow_and_shrink() {
     // The failed grow changed nothing.
     assert_eq!(arena.stats().used, 80);
     // A shrink to a stricter alignment that the block misses needs a new block too; one that
-    // fits succeeds and wastes the old block.
+    // fits succeeds and leaves the old block behind.
     let aligned = Layout::from_size_align(10, 64).unwrap();
     // SAFETY: `a` is live with layout `small`.
     let moved = unsafe { arena.shrink(a, small, aligned) };
     let stats = arena.stats();
     if a.as_ptr().addr().is_multiple_of(64) {
         assert_eq!(moved.unwrap().cast::<u8>(), a);
-        assert_eq!((stats.used, stats.wasted), (80, 30));
+        assert_eq!((stats.used, stats.freed, stats.left_by_moves), (80, 30, 0));
     } else {
         assert_eq!(moved.unwrap().cast::<u8>().as_ptr().addr() % 64, 0);
-        assert_eq!((stats.used, stats.wasted), (90, 40));
+        assert_eq!((stats.used, stats.freed, stats.left_by_moves), (90, 0, 40));
     }
 }
 
@@ -155,7 +156,7 @@ fn over_limit_requests_fail_cleanly_in_collections() {
 }
 
 #[test]
-fn reset_frees_everything_and_keeps_the_largest_chunk() {
+fn reset_frees_everything_and_keeps_one_chunk_for_the_whole_cycle() {
     let mut arena = Arena::with_capacity(256);
     for i in 0..scaled(20_000, 500) {
         arena.alloc_str(if i % 2 == 0 {
@@ -172,13 +173,14 @@ fn reset_frees_everything_and_keeps_the_largest_chunk() {
     arena.set_limit(Some(1 << 20));
     arena.reset();
     let after = arena.stats();
-    assert_eq!((after.used, after.wasted, after.chunks), (0, 0, 1));
-    assert_eq!(after.limit, Some(1 << 20), "reset keeps the limit");
-    // Chunks double, so the one kept (the newest) is at least as large as all the others together.
-    assert!(
-        after.capacity >= before.capacity / 2,
-        "{after:?} vs {before:?}"
+    assert_eq!(
+        (after.used, after.freed, after.left_by_moves, after.peak),
+        (0, 0, 0, 0)
     );
+    assert_eq!(after.chunks, 1);
+    assert_eq!(after.limit, Some(1 << 20), "reset keeps the limit");
+    // The chunk kept holds everything the cycle held at its peak, which several chunks held.
+    assert!(after.capacity >= before.peak, "{after:?} vs {before:?}");
     // It is reused: allocating up to its size reserves nothing new.
     let count_before = allocations_on_this_thread();
     let block = Layout::from_size_align(after.capacity / 2, 1).unwrap();
@@ -195,17 +197,28 @@ fn stats_count_what_a_rehash_leaves_behind() {
         map.insert(i, i);
     }
     let stats = arena.stats();
-    assert!(
-        stats.wasted > 0,
-        "old tables must show as wasted: {stats:?}"
-    );
-    assert!(stats.used >= stats.wasted);
+    // hashbrown allocates the larger table, moves the entries and frees the old one, which is not
+    // the most recent block: freed, not taken back.
+    assert!(stats.freed > 0, "old tables must show as freed: {stats:?}");
+    assert_eq!(stats.left_by_moves, 0, "nothing was grown: {stats:?}");
+    assert!(stats.used >= stats.freed);
+    assert!(stats.peak >= stats.used);
     assert!(stats.used <= stats.capacity);
     assert!(stats.chunks >= 1);
     let line = stats.to_string();
     assert!(line.starts_with("arena: "), "{line}");
-    assert!(line.contains("wasted") && line.contains("chunk"), "{line}");
-    assert!(format!("{arena:?}").contains("wasted"));
+    assert!(
+        line.contains("freed") && line.contains("left by moving grows") && line.contains("chunk"),
+        "{line}"
+    );
+    assert!(!line.contains("wasted"), "{line}");
+    assert!(format!("{arena:?}").contains("left_by_moves"));
+    // A vector that outgrows its place (not the most recent block) leaves its old buffer behind.
+    let mut v = allockit::Vec::with_capacity_in(4, &arena);
+    v.extend([1u64, 2, 3, 4]);
+    let _after_v = arena.alloc(0u8);
+    v.push(5);
+    assert_eq!(arena.stats().left_by_moves, 32);
 }
 
 #[test]
@@ -310,7 +323,10 @@ fn a_scope_starts_clean_whatever_the_last_one_did() {
     assert!(panicked.is_err());
     with_arena(1024, |temp| {
         let stats = temp.stats();
-        assert_eq!((stats.used, stats.wasted, stats.limit), (0, 0, None));
+        assert_eq!(
+            (stats.used, stats.freed, stats.left_by_moves, stats.limit),
+            (0, 0, 0, None)
+        );
         assert!(stats.capacity >= 1024);
     });
 }
@@ -335,4 +351,557 @@ fn impossible_layouts_are_refused_before_any_memory_is_asked_for() {
     assert_eq!((stats.used, stats.chunks), (0, 0));
     // The arena still works afterwards.
     assert_eq!(arena.alloc_str("fine"), "fine");
+}
+
+/// A value that counts its drops in a shared cell (and owns no memory, so that a value the arena
+/// never drops is no leak for Miri).
+#[derive(Debug)]
+struct Counted<'c> {
+    drops: &'c Cell<usize>,
+    id: usize,
+}
+
+impl Clone for Counted<'_> {
+    fn clone(&self) -> Self {
+        Counted {
+            drops: self.drops,
+            id: self.id,
+        }
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+/// Clones like `Counted`, but panics when asked to clone the item with id `PANIC_AT`.
+#[derive(Debug)]
+struct CloneBomb<'c>(Counted<'c>);
+
+const PANIC_AT: usize = 3;
+
+impl Clone for CloneBomb<'_> {
+    fn clone(&self) -> Self {
+        assert!(self.0.id != PANIC_AT, "clone of item {PANIC_AT} fails");
+        CloneBomb(self.0.clone())
+    }
+}
+
+/// `(used, freed, left_by_moves, chunks)`: what a refused or rolled-back call must not change.
+fn snapshot(arena: &Arena) -> (usize, usize, usize, usize) {
+    let stats = arena.stats();
+    (stats.used, stats.freed, stats.left_by_moves, stats.chunks)
+}
+
+/// Runs `attempt` against an arena with exactly `room` bytes left under its limit, after some
+/// earlier blocks, and checks that a request of `room` bytes succeeds and one of `room + 1` is
+/// refused with nothing taken, both in the `try_` form and in the panicking form.
+fn check_exact_refusal(
+    room: usize,
+    attempt: impl Fn(&Arena, usize, bool) -> Result<usize, AllocError>,
+) {
+    let arena = Arena::with_capacity(4096);
+    arena.alloc_str("earlier");
+    arena.set_limit(Some(arena.stats().used + room));
+    let before = snapshot(&arena);
+    assert_eq!(attempt(&arena, room + 1, true), Err(AllocError));
+    assert_eq!(snapshot(&arena), before, "a refusal took something");
+    let panicked =
+        panic::catch_unwind(panic::AssertUnwindSafe(|| attempt(&arena, room + 1, false)));
+    assert!(panicked.is_err(), "the panicking form returned");
+    assert_eq!(
+        snapshot(&arena),
+        before,
+        "a panicking refusal took something"
+    );
+    assert_eq!(attempt(&arena, room, true), Ok(room));
+    assert_eq!(arena.stats().used, arena.limit().unwrap());
+}
+
+#[test]
+fn every_typed_method_refuses_exactly_past_the_limit_and_takes_nothing() {
+    const ROOM: usize = 48;
+    let calls = Cell::new(0);
+    let call = |_| {
+        calls.set(calls.get() + 1);
+        0u8
+    };
+    // `bytes` bytes through each method, in its `try_` form (`fallible`) or its panicking form.
+    check_exact_refusal(ROOM, |arena, bytes, fallible| {
+        // A value of exactly `bytes` bytes needs a type of that size: only two sizes are asked.
+        match (bytes, fallible) {
+            (ROOM, true) => arena.try_alloc([0u8; ROOM]).map(|v| v.len()),
+            (ROOM, false) => Ok(arena.alloc([0u8; ROOM]).len()),
+            (_, true) => arena.try_alloc([0u8; ROOM + 1]).map(|v| v.len()),
+            (_, false) => Ok(arena.alloc([0u8; ROOM + 1]).len()),
+        }
+    });
+    check_exact_refusal(ROOM, |arena, bytes, fallible| match (bytes, fallible) {
+        (ROOM, true) => arena.try_alloc_with(|| [1u8; ROOM]).map(|v| v.len()),
+        (ROOM, false) => Ok(arena.alloc_with(|| [1u8; ROOM]).len()),
+        (_, true) => arena.try_alloc_with(|| [1u8; ROOM + 1]).map(|v| v.len()),
+        (_, false) => Ok(arena.alloc_with(|| [1u8; ROOM + 1]).len()),
+    });
+    let source = [7u8; ROOM + 1];
+    check_exact_refusal(ROOM, |arena, bytes, fallible| {
+        let src = &source[..bytes];
+        if fallible {
+            arena.try_alloc_slice_copy(src).map(|s| s.len())
+        } else {
+            Ok(arena.alloc_slice_copy(src).len())
+        }
+    });
+    check_exact_refusal(ROOM, |arena, bytes, fallible| {
+        let src = &source[..bytes];
+        if fallible {
+            arena.try_alloc_slice_clone(src).map(|s| s.len())
+        } else {
+            Ok(arena.alloc_slice_clone(src).len())
+        }
+    });
+    check_exact_refusal(ROOM, |arena, bytes, fallible| {
+        if fallible {
+            arena
+                .try_alloc_slice_fill_with(bytes, call)
+                .map(|s| s.len())
+        } else {
+            Ok(arena.alloc_slice_fill_with(bytes, call).len())
+        }
+    });
+    check_exact_refusal(ROOM, |arena, bytes, fallible| {
+        if fallible {
+            arena.try_alloc_slice_fill_copy(bytes, 1u8).map(|s| s.len())
+        } else {
+            Ok(arena.alloc_slice_fill_copy(bytes, 1u8).len())
+        }
+    });
+    check_exact_refusal(ROOM, |arena, bytes, fallible| {
+        if fallible {
+            arena
+                .try_alloc_slice_fill_clone(bytes, &1u8)
+                .map(|s| s.len())
+        } else {
+            Ok(arena.alloc_slice_fill_clone(bytes, &1u8).len())
+        }
+    });
+    check_exact_refusal(ROOM, |arena, bytes, fallible| {
+        if fallible {
+            arena
+                .try_alloc_slice_fill_default::<u8>(bytes)
+                .map(|s| s.len())
+        } else {
+            Ok(arena.alloc_slice_fill_default::<u8>(bytes).len())
+        }
+    });
+    check_exact_refusal(ROOM, |arena, bytes, fallible| {
+        let items = (0..bytes).map(|_| call(0));
+        if fallible {
+            arena.try_alloc_slice_fill_iter(items).map(|s| s.len())
+        } else {
+            Ok(arena.alloc_slice_fill_iter(items).len())
+        }
+    });
+    check_exact_refusal(ROOM, |arena, bytes, fallible| {
+        let text = &"x".repeat(bytes);
+        if fallible {
+            arena.try_alloc_str(text).map(str::len)
+        } else {
+            Ok(arena.alloc_str(text).len())
+        }
+    });
+    // A refused request never made a value: the closures and the iterator ran only for the
+    // requests that fitted (two of them, with ROOM values each).
+    assert_eq!(calls.get(), 2 * ROOM);
+}
+
+#[test]
+fn values_in_the_arena_are_never_dropped() {
+    let drops = Cell::new(0);
+    let mut arena = Arena::new();
+    let one = arena.alloc(Counted {
+        drops: &drops,
+        id: 1,
+    });
+    assert_eq!(one.id, 1);
+    let many = arena.alloc_slice_fill_with(5, |id| Counted { drops: &drops, id });
+    assert_eq!(many[4].id, 4);
+    arena.reset();
+    assert_eq!(drops.get(), 0, "a reset dropped values");
+    arena.alloc(Counted {
+        drops: &drops,
+        id: 2,
+    });
+    drop(arena);
+    assert_eq!(drops.get(), 0, "dropping the arena dropped values");
+    // A box in the arena is dropped with its box.
+    let arena = Arena::new();
+    drop(Box::new_in(
+        Counted {
+            drops: &drops,
+            id: 3,
+        },
+        &arena,
+    ));
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn a_panic_while_filling_drops_what_was_made_and_gives_the_block_back() {
+    let drops = Cell::new(0);
+    let arena = Arena::with_capacity(4096);
+    arena.alloc_str("earlier");
+    let before = snapshot(&arena);
+
+    // A closure that panics at index 3: the three values made are dropped, the block comes back.
+    let result = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+        arena.alloc_slice_fill_with(8, |id| {
+            assert!(id != 3, "no value 3");
+            Counted { drops: &drops, id }
+        });
+    }));
+    assert!(result.is_err());
+    assert_eq!(drops.get(), 3);
+    assert_eq!(snapshot(&arena), before);
+
+    // A `Clone` that panics midway through `alloc_slice_clone`.
+    drops.set(0);
+    let source: std::vec::Vec<_> = (0..6)
+        .map(|id| CloneBomb(Counted { drops: &drops, id }))
+        .collect();
+    let result = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+        arena.alloc_slice_clone(&source);
+    }));
+    assert!(result.is_err());
+    assert_eq!(
+        drops.get(),
+        PANIC_AT,
+        "the clones made before the panic were not dropped"
+    );
+    assert_eq!(snapshot(&arena), before);
+    drop(source);
+
+    // An iterator that panics on its fourth item.
+    drops.set(0);
+    let result = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+        arena.alloc_slice_fill_iter((0..10).map(|id| {
+            assert!(id != 3, "no item 3");
+            Counted { drops: &drops, id }
+        }));
+    }));
+    assert!(result.is_err());
+    assert_eq!(drops.get(), 3);
+    assert_eq!(snapshot(&arena), before);
+
+    // `alloc_with` whose closure panics gives its block back too.
+    let result = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+        arena.alloc_with(|| -> [u64; 4] { panic!("no value") });
+    }));
+    assert!(result.is_err());
+    assert_eq!(snapshot(&arena), before);
+
+    // The arena is fine afterwards; a block allocated after the one being filled makes the
+    // rolled-back block count as freed instead of coming back.
+    assert_eq!(arena.alloc_slice_copy(&[1, 2, 3]), [1, 2, 3]);
+    let result = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+        arena.alloc_slice_fill_with(4, |i| -> u64 {
+            if i == 2 {
+                arena.alloc_str("made while filling");
+                panic!("after allocating");
+            }
+            0
+        });
+    }));
+    assert!(result.is_err());
+    assert_eq!(arena.stats().freed, 32);
+}
+
+/// An iterator whose `len()` is `claimed` but which yields `actual` items, counting `next` calls.
+struct Liar<'c> {
+    claimed: usize,
+    actual: usize,
+    calls: &'c Cell<usize>,
+}
+
+impl Iterator for Liar<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        let i = self.calls.get();
+        self.calls.set(i + 1);
+        (i < self.actual).then_some(i as u64 * 10)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claimed, Some(self.claimed))
+    }
+}
+
+impl ExactSizeIterator for Liar<'_> {}
+
+#[test]
+fn an_iterator_that_lies_about_its_length_gets_what_it_gave() {
+    let arena = Arena::with_capacity(4096);
+    let calls = Cell::new(0);
+
+    // Fewer items than promised: a shorter slice, and the rest of the block comes back.
+    let fewer = arena.alloc_slice_fill_iter(Liar {
+        claimed: 10,
+        actual: 4,
+        calls: &calls,
+    });
+    assert_eq!(fewer, [0, 10, 20, 30]);
+    assert_eq!(calls.get(), 5, "asked until it ran out");
+    let stats = arena.stats();
+    assert_eq!((stats.used, stats.live(), stats.peak), (32, 32, 80));
+
+    // More items than promised: exactly `len()` are taken, the iterator is not asked for more.
+    calls.set(0);
+    let more = arena
+        .try_alloc_slice_fill_iter(Liar {
+            claimed: 3,
+            actual: 100,
+            calls: &calls,
+        })
+        .unwrap();
+    assert_eq!(more, [0, 10, 20]);
+    assert_eq!(calls.get(), 3);
+    assert_eq!(arena.stats().used, 32 + 24);
+
+    // Fewer items when the block is not the most recent any more cannot happen (nothing
+    // allocates in between), but an empty promise kept empty takes nothing.
+    calls.set(0);
+    let none = arena.alloc_slice_fill_iter(Liar {
+        claimed: 0,
+        actual: 5,
+        calls: &calls,
+    });
+    assert!(none.is_empty());
+    assert_eq!(calls.get(), 0);
+    assert_eq!(arena.stats().used, 32 + 24);
+    assert_eq!(fewer, [0, 10, 20, 30]);
+}
+
+#[test]
+fn zero_sized_values_take_no_bytes_and_no_chunk() {
+    #[derive(Clone, Copy, Debug, Default, PartialEq)]
+    struct Unit;
+
+    thread_local! {
+        static NOISY_DROPS: Cell<usize> = const { Cell::new(0) };
+    }
+    /// Zero-sized, with a destructor that counts in a thread-local cell.
+    struct Noisy;
+    impl Drop for Noisy {
+        fn drop(&mut self) {
+            NOISY_DROPS.with(|n| n.set(n.get() + 1));
+        }
+    }
+    let drops = || NOISY_DROPS.with(Cell::get);
+
+    let arena = Arena::new();
+    assert_eq!(*arena.alloc(Unit), Unit);
+    assert_eq!(*arena.alloc(()), ());
+    assert_eq!(arena.alloc_slice_fill_copy(1000, Unit).len(), 1000);
+    assert_eq!(arena.alloc_slice_fill_default::<Unit>(7).len(), 7);
+    assert_eq!(arena.alloc_slice_copy(&[(); 5]).len(), 5);
+    assert_eq!(
+        arena
+            .alloc_slice_fill_iter(std::iter::repeat_n(Unit, 3))
+            .len(),
+        3
+    );
+    assert_eq!(size_of::<Noisy>(), 0);
+    let units = arena.alloc_slice_fill_with(4, |_| Noisy);
+    assert_eq!(units.len(), 4);
+    assert_eq!(drops(), 0);
+    // A panic midway drops the zero-sized values made so far.
+    let result = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+        arena.alloc_slice_fill_with(5, |i| {
+            assert!(i != 2, "no value 2");
+            Noisy
+        });
+    }));
+    assert!(result.is_err());
+    assert_eq!(drops(), 2);
+    let stats = arena.stats();
+    assert_eq!((stats.used, stats.chunks), (0, 0), "{stats}");
+    // Even at a limit of zero.
+    arena.set_limit(Some(0));
+    assert!(arena.try_alloc(Unit).is_ok());
+    assert!(arena.try_alloc_slice_fill_copy(10, Unit).is_ok());
+    assert!(arena.try_alloc(0u8).is_err());
+}
+
+#[test]
+fn over_aligned_values_are_aligned_and_counted_without_padding() {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    #[repr(align(64))]
+    struct Line([u8; 64]);
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    #[repr(align(4096))]
+    struct Page(u8);
+
+    let arena = Arena::new();
+    arena.alloc_str("x"); // put the bump pointer off any alignment
+    let line = arena.alloc(Line([1; 64]));
+    assert_eq!(std::ptr::from_mut(line).addr() % 64, 0);
+    let lines = arena.alloc_slice_copy(&[Line([2; 64]); 3]);
+    assert_eq!(lines.as_ptr().addr() % 64, 0);
+    let page = arena.alloc(Page(3));
+    assert_eq!(std::ptr::from_mut(page).addr() % 4096, 0);
+    let pages = arena.alloc_slice_fill_with(2, |i| Page(i as u8));
+    assert_eq!(pages.as_ptr().addr() % 4096, 0);
+    assert_eq!(pages, [Page(0), Page(1)]);
+    assert_eq!((line.0[0], lines[2].0[63], page.0), (1, 2, 3));
+    assert_eq!(arena.stats().used, 1 + 64 + 3 * 64 + 4096 + 2 * 4096);
+}
+
+#[test]
+fn empty_slices_take_nothing_and_call_nothing() {
+    let arena = Arena::new();
+    let never = |_| -> u64 { unreachable!("asked for a value of an empty slice") };
+    assert!(arena.alloc_slice_copy::<u64>(&[]).is_empty());
+    assert!(
+        arena
+            .alloc_slice_clone::<std::string::String>(&[])
+            .is_empty()
+    );
+    assert!(arena.alloc_slice_fill_with(0, never).is_empty());
+    assert!(
+        arena
+            .alloc_slice_fill_iter(std::iter::empty::<u64>())
+            .is_empty()
+    );
+    assert!(
+        arena
+            .try_alloc_slice_fill_with(0, never)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(arena.alloc_str(""), "");
+    arena.set_limit(Some(0));
+    assert!(arena.try_alloc_slice_copy::<u64>(&[]).is_ok());
+    let stats = arena.stats();
+    assert_eq!((stats.used, stats.chunks), (0, 0));
+}
+
+#[test]
+fn typed_values_build_a_tree_that_lives_as_long_as_the_arena() {
+    #[derive(Debug)]
+    enum Node<'a> {
+        Leaf(i64),
+        Sum(&'a [&'a Node<'a>]),
+    }
+    fn eval(node: &Node<'_>) -> i64 {
+        match node {
+            Node::Leaf(v) => *v,
+            Node::Sum(children) => children.iter().map(|c| eval(c)).sum(),
+        }
+    }
+    let arena = Arena::new();
+    let leaves: std::vec::Vec<&Node<'_>> = (1..=10).map(|v| &*arena.alloc(Node::Leaf(v))).collect();
+    let children = arena.alloc_slice_copy(&leaves);
+    let root = arena.alloc(Node::Sum(children));
+    assert_eq!(eval(root), 55);
+    let stats = arena.stats();
+    assert_eq!(
+        stats.live(),
+        11 * size_of::<Node<'_>>() + 10 * size_of::<&Node<'_>>()
+    );
+}
+
+/// One pass of a toy compiler in `arena`, `n` tokens long: names built with `format_in!` and
+/// interned in a map in the arena, nodes placed with `alloc`, child lists with slice methods,
+/// vectors that grow (and move), over-aligned values, and a scratch buffer freed at the end.
+fn compiler_like_pass(arena: &Arena, n: usize) -> u64 {
+    #[repr(align(64))]
+    struct Line([u64; 8]);
+
+    let mut names: HashMap<&str, u32, &Arena> = HashMap::new_in(arena);
+    let mut nodes = allockit::Vec::new_in(arena);
+    let mut sum = 0;
+    for i in 0..n {
+        let name = allockit::format_in!(arena, "name{}", i % 97).into_arena_str();
+        let next = names.len() as u32;
+        let id = *names.entry(name).or_insert(next);
+        let node: &(u32, u64) = arena.alloc((id, i as u64));
+        nodes.push(node);
+        if i % 8 == 7 {
+            let children = arena.alloc_slice_copy(&nodes[nodes.len() - 8..]);
+            sum += children.iter().map(|c| c.1).sum::<u64>();
+        }
+        if i & 63 == 0 {
+            sum += arena.alloc(Line([i as u64; 8])).0[7];
+        }
+    }
+    let scratch = allockit::Vec::<u8, _>::with_capacity_in(4 * n, arena);
+    sum + names.len() as u64 + scratch.capacity() as u64
+}
+
+#[test]
+fn a_reset_loop_reserves_nothing_from_its_third_pass_on() {
+    let n = scaled(20_000, 300);
+    let passes = scaled(8, 5);
+    let mut arena = Arena::new();
+    // Room reserved up front, so that the test's own bookkeeping allocates nothing in the loop.
+    let mut reserved = std::vec::Vec::with_capacity(passes);
+    let mut results = std::vec::Vec::with_capacity(passes);
+    for _ in 0..passes {
+        let before = allocations_on_this_thread();
+        results.push(compiler_like_pass(&arena, n));
+        arena.reset();
+        reserved.push(allocations_on_this_thread() - before);
+    }
+    assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:?}");
+    assert!(reserved[0] > 1, "the first pass should grow: {reserved:?}");
+    assert!(
+        reserved[2..].iter().all(|&r| r == 0),
+        "chunks reserved per pass: {reserved:?}"
+    );
+    assert_eq!(arena.stats().chunks, 1);
+
+    // `reset_and_shrink` gives the memory back: the next pass grows again.
+    arena.reset_and_shrink();
+    assert_eq!(arena.stats().capacity, 0);
+    let before = allocations_on_this_thread();
+    compiler_like_pass(&arena, n);
+    assert!(allocations_on_this_thread() - before > 1);
+}
+
+#[test]
+fn a_limit_does_not_stop_the_arena_from_getting_warm() {
+    let n = scaled(5_000, 200);
+    let mut arena = Arena::new();
+    compiler_like_pass(&arena, n);
+    let peak = arena.stats().peak;
+    arena.reset();
+    // A limit of exactly the pass's peak: the pass still fits, and reserves nothing.
+    arena.set_limit(Some(peak));
+    compiler_like_pass(&arena, n);
+    arena.reset();
+    let before = allocations_on_this_thread();
+    compiler_like_pass(&arena, n);
+    assert_eq!(arena.stats().peak, peak);
+    arena.reset();
+    assert_eq!(allocations_on_this_thread(), before);
+    assert!(
+        arena.stats().capacity > peak,
+        "the chunk kept is not counted by the limit"
+    );
+}
+
+#[test]
+fn scopes_larger_than_their_arena_get_warm_too() {
+    let n = scaled(5_000, 200);
+    let scopes = scaled(6, 4);
+    let mut reserved = std::vec::Vec::with_capacity(scopes);
+    for _ in 0..scopes {
+        let before = allocations_on_this_thread();
+        with_arena(1024, |temp| compiler_like_pass(temp, n));
+        reserved.push(allocations_on_this_thread() - before);
+    }
+    assert!(reserved[0] > 1, "{reserved:?}");
+    assert!(reserved[2..].iter().all(|&r| r == 0), "{reserved:?}");
 }

@@ -892,7 +892,7 @@ impl Drop for Shards {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
 impl Shards {
     /// The limit's bookkeeping adds up: what is committed is, for every shard that joined the
     /// limit's epoch, its live bytes and credit, and for every other, its live bytes as the
