@@ -41,12 +41,13 @@ fn warm_block<A: Allocator>(alloc: &A, layout: Layout) -> NonNull<u8> {
     alloc.allocate(layout).expect("a block").cast()
 }
 
+/// A measured call: the owner, the block to free or grow (if any), the small and the large
+/// layout; it returns the block it allocated (if any).
+type Op<Owner> = fn(&Owner, NonNull<u8>, Layout, Layout) -> Option<NonNull<u8>>;
+
 /// Runs `op` on a fresh owner of `S`, after the warm-up that the module docs describe, and frees
 /// what is left. `op` is one of the `op_*` functions, which alone callgrind counts.
-fn measure<S: Strategy>(
-    op: fn(&S::Owner, NonNull<u8>, Layout, Layout) -> Option<NonNull<u8>>,
-    kind: Kind,
-) {
+fn measure<S: Strategy>(op: Op<S::Owner>, kind: Kind) {
     let owner = S::owner();
     let alloc = S::alloc(&owner);
     // Warm both layouts: the free lists then hold a block of each.
