@@ -95,6 +95,13 @@ const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
 /// The first chunk of a class built without initial blocks holds as many blocks as fit in 4 KiB.
 const FIRST_CHUNK_BYTES: usize = 4096;
 
+/// Tells the compiler that the path calling it is the unlikely one, so that it lays the other
+/// out as the straight line and keeps the two apart (what `core::hint::cold_path` does on
+/// compilers newer than the crate's oldest supported one).
+#[cold]
+#[inline(always)]
+fn cold_path() {}
+
 /// A pool of fixed-size blocks in one or more size classes, with a fallback allocator for the
 /// rest.
 ///
@@ -711,7 +718,7 @@ impl<A: Allocator> Slab<A> {
     /// # Safety
     ///
     /// As for `Allocator::deallocate`; `class` is `self.slot(layout)`.
-    #[inline(always)]
+    #[inline(never)]
     unsafe fn deallocate_narrowed(&self, ptr: NonNull<u8>, layout: Layout, class: &Class) {
         if layout.size() >= size_of::<*mut u8>() && !class.is_upstream_marker() {
             // A class block freed with less than its size (a string, say), through a pointer
@@ -914,6 +921,7 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
                 return;
             }
         }
+        cold_path();
         let class = self.class_at(entry as u16 as usize, layout);
         // SAFETY: the caller's contract, passed on.
         unsafe { self.deallocate_narrowed(ptr, layout, class) }

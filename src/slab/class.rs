@@ -31,6 +31,7 @@ use core::cell::Cell;
 use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};
 
+use super::cold_path;
 use crate::{AllocError, Allocator, Layout};
 
 /// The header at the end of every chunk.
@@ -112,13 +113,6 @@ pub(super) struct Class {
     /// The end of the blocks of each of `recent` (0 where there is none).
     recent_end: [Cell<usize>; RECENT],
 }
-
-/// Tells the compiler that the path calling it is the unlikely one, so that it lays the other
-/// out as the straight line (what `core::hint::cold_path` does on newer compilers than the
-/// crate's oldest supported one).
-#[cold]
-#[inline(always)]
-fn cold_path() {}
 
 /// How many of the newest chunks a class keeps in `recent`.
 const RECENT: usize = 8;
