@@ -13,7 +13,6 @@
 //! Run it (Valgrind and the matching runner installed, see README.md) with
 //! `cargo bench --bench instructions`, then `bash benches/instructions-table.sh` prints the
 //! table of instructions per call from the last run.
-#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 #[path = "workloads/mod.rs"]
 mod workloads;

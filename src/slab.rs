@@ -95,13 +95,6 @@ const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
 /// The first chunk of a class built without initial blocks holds as many blocks as fit in 4 KiB.
 const FIRST_CHUNK_BYTES: usize = 4096;
 
-/// Tells the compiler that the path calling it is the unlikely one, so that it lays the other
-/// out as the straight line and keeps the two apart (what `core::hint::cold_path` does on
-/// compilers newer than the crate's oldest supported one).
-#[cold]
-#[inline(always)]
-fn cold_path() {}
-
 /// A pool of fixed-size blocks in one or more size classes, with a fallback allocator for the
 /// rest.
 ///
@@ -910,7 +903,7 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
         // no look at the class, and aligned as the class's blocks are (a test that folds away for
         // alignments up to the grain). The upstream marker is never exact, so its blocks take
         // the slow path.
-        if entry >= EXACT && layout.size() % GRAIN == 0 {
+        if entry >= EXACT && layout.size().is_multiple_of(GRAIN) {
             // (In `usize`, so that the subtraction folds into the addressing of the class.)
             let class = self.class_at(entry as usize - EXACT as usize, layout);
             if layout.align() <= GRAIN || !class.is_upstream_marker() {
@@ -921,7 +914,8 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
                 return;
             }
         }
-        cold_path();
+        // Laid out apart from the fast path, so that the compiler does not merge the two pushes.
+        core::hint::cold_path();
         let class = self.class_at(entry as u16 as usize, layout);
         // SAFETY: the caller's contract, passed on.
         unsafe { self.deallocate_narrowed(ptr, layout, class) }

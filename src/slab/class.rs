@@ -31,7 +31,6 @@ use core::cell::Cell;
 use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};
 
-use super::cold_path;
 use crate::{AllocError, Allocator, Layout};
 
 /// The header at the end of every chunk.
@@ -228,7 +227,7 @@ impl Class {
         let block = if head.is_null() {
             // The free list is the path a program in a steady state takes: carving is laid out
             // out of its way.
-            cold_path();
+            core::hint::cold_path();
             let fresh = self.fresh.get();
             // Narrowed blocks are reused before fresh ones (so that a program freeing and
             // allocating strings stays in the memory it has touched); `take_slow` serves them.
@@ -272,10 +271,10 @@ impl Class {
     ) -> Result<NonNull<u8>, AllocError> {
         debug_assert!(!self.is_upstream_marker());
         let head = self.narrowed.get();
-        if head.is_null() || !self.free.get().is_null() {
-            if let Some(block) = self.take() {
-                return Ok(block);
-            }
+        if (head.is_null() || !self.free.get().is_null())
+            && let Some(block) = self.take()
+        {
+            return Ok(block);
         }
         let block = if head.is_null() {
             self.refill(growable, upstream)?
