@@ -7,8 +7,18 @@
 //! - `bump`: 1 000 000 allocations of 32 bytes, then give them all back;
 //! - `churn`: keep 1 024 live blocks of 32 bytes; 1 000 000 times, free a pseudo-random one and
 //!   allocate its replacement (the strategies that free block by block);
+//! - `churn_boxed`: the same work with `Box<[u64; 4], A>` values and their drop glue (a second
+//!   code layout);
+//! - `threads`: T = 1, 2, 4, 8 threads, each churning its own 1 024 blocks 100 000 times through
+//!   one shared allocator (the `Sync` strategies), started together behind a barrier;
 //! - `scope`: one `with_arena` of 100 small allocations (and of 1, the scope's own cost), warm,
 //!   against a fresh `Arena` each time.
+//!
+//! Beside allockit's strategies run their peers (`benches/workloads/peers.rs`): mimalloc beside
+//! the platform (glibc), bumpalo and bump-scope beside the arena, a minimal free list beside the
+//! slab. Criterion runs one strategy after another, so on a noisy machine the interleaved,
+//! paired ratios of `examples/compare.rs` are the ones to quote; criterion's HTML reports (in
+//! `target/criterion/report/index.html`) show each group's distributions side by side.
 //!
 //! Run with `cargo bench --bench strategies`; `cargo bench --bench strategies -- seed_map` runs one
 //! group.
@@ -21,8 +31,9 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use workloads::{
-    ArenaBoxed, ArenaStr, FreshScope, PlatformBoxed, PlatformRef, PooledScope, RawBump, Scope,
-    SlabPooled, SlabStr, Strategy, SubsystemVm, TracedArena, TracedPlatform, TrackedPlatform,
+    ArenaBoxed, ArenaStr, BumpScopeBoxed, BumpScopeStr, FreshScope, MimallocBoxed, MiniList,
+    MiniListStr, PlatformBoxed, PlatformRef, PooledScope, RawBump, Scope, SlabPooled, SlabStr,
+    Strategy, SubsystemVm, TracedArena, TracedPlatform, TrackedPlatform,
 };
 
 fn seed_map(c: &mut Criterion) {
@@ -43,12 +54,17 @@ fn seed_map(c: &mut Criterion) {
             });
         }
         one::<PlatformBoxed>(&mut group, &keys);
+        one::<MimallocBoxed>(&mut group, &keys);
         one::<PlatformRef>(&mut group, &keys);
         one::<ArenaBoxed>(&mut group, &keys);
-        one::<ArenaStr>(&mut group, &keys);
         one::<RawBump>(&mut group, &keys);
+        one::<BumpScopeBoxed>(&mut group, &keys);
+        one::<ArenaStr>(&mut group, &keys);
+        one::<BumpScopeStr>(&mut group, &keys);
         one::<SlabPooled>(&mut group, &keys);
+        one::<MiniList>(&mut group, &keys);
         one::<SlabStr>(&mut group, &keys);
+        one::<MiniListStr>(&mut group, &keys);
         one::<TracedPlatform>(&mut group, &keys);
         one::<TracedArena>(&mut group, &keys);
         one::<TrackedPlatform>(&mut group, &keys);
@@ -73,31 +89,76 @@ fn bump(c: &mut Criterion) {
         });
     }
     one::<PlatformBoxed>(&mut group, &mut ptrs);
+    one::<MimallocBoxed>(&mut group, &mut ptrs);
     one::<ArenaBoxed>(&mut group, &mut ptrs);
     one::<RawBump>(&mut group, &mut ptrs);
+    one::<BumpScopeBoxed>(&mut group, &mut ptrs);
     one::<SlabPooled>(&mut group, &mut ptrs);
+    one::<MiniList>(&mut group, &mut ptrs);
     group.finish();
 }
 
 fn churn(c: &mut Criterion) {
     const LIVE: usize = 1024;
     const STEPS: usize = 1_000_000;
-    let mut group = c.benchmark_group("churn");
+    for (name, boxed) in [("churn", false), ("churn_boxed", true)] {
+        let mut group = c.benchmark_group(name);
+        group
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(4));
+        fn one<S: Strategy>(
+            group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+            boxed: bool,
+        ) {
+            group.bench_function(BenchmarkId::new(S::NAME, STEPS), |b| {
+                if boxed {
+                    b.iter(|| workloads::churn_boxed::<S>(LIVE, STEPS))
+                } else {
+                    b.iter(|| workloads::churn::<S>(LIVE, STEPS) as u64)
+                }
+            });
+        }
+        one::<PlatformBoxed>(&mut group, boxed);
+        one::<MimallocBoxed>(&mut group, boxed);
+        one::<SlabPooled>(&mut group, boxed);
+        one::<MiniList>(&mut group, boxed);
+        one::<TracedPlatform>(&mut group, boxed);
+        one::<TrackedPlatform>(&mut group, boxed);
+        one::<SubsystemVm>(&mut group, boxed);
+        group.finish();
+    }
+}
+
+fn threads(c: &mut Criterion) {
+    const LIVE: usize = 1024;
+    const STEPS: usize = 100_000;
+    let mut group = c.benchmark_group("threads");
     group
-        .sample_size(20)
+        .sample_size(10)
         .measurement_time(Duration::from_secs(4));
     fn one<S: Strategy>(
         group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    ) {
-        group.bench_function(BenchmarkId::new(S::NAME, STEPS), |b| {
-            b.iter(|| workloads::churn::<S>(LIVE, STEPS))
+        t: usize,
+    ) where
+        for<'a> S::Alloc<'a>: Send,
+    {
+        // The time of a round is its wall time from the first thread's start to the last one's
+        // end, as `workloads::threads` measures it.
+        group.bench_function(BenchmarkId::new(S::NAME, t), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| workloads::threads::<S>(t, LIVE, STEPS))
+                    .sum()
+            })
         });
     }
-    one::<PlatformBoxed>(&mut group);
-    one::<SlabPooled>(&mut group);
-    one::<TracedPlatform>(&mut group);
-    one::<TrackedPlatform>(&mut group);
-    one::<SubsystemVm>(&mut group);
+    for t in [1, 2, 4, 8] {
+        one::<PlatformBoxed>(&mut group, t);
+        one::<MimallocBoxed>(&mut group, t);
+        one::<TracedPlatform>(&mut group, t);
+        one::<SubsystemVm>(&mut group, t);
+        one::<TrackedPlatform>(&mut group, t);
+    }
     group.finish();
 }
 
@@ -120,5 +181,5 @@ fn scope(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, seed_map, bump, churn, scope);
+criterion_group!(benches, seed_map, bump, churn, threads, scope);
 criterion_main!(benches);

@@ -1,30 +1,42 @@
-//! A quick side-by-side table of the strategies on one workload, run interleaved in one process:
+//! A quick side-by-side table of the strategies and their peers on one workload, run interleaved
+//! in one process:
 //!
 //! - `seed_map` (the default): create a map, put N copied keys `key-{i}`, look every key up, drop
 //!   it all (N = 100 000 unless given);
 //! - `bump`: N allocations of 32 bytes, then give them all back (N = 1 000 000);
 //! - `churn`: keep 1 024 blocks of 32 bytes live; N times free a pseudo-random one and allocate its
-//!   replacement (N = 1 000 000).
+//!   replacement (N = 1 000 000);
+//! - `churn_boxed`: the same work written with `Box<[u64; 4], A>` values and their drop glue, a
+//!   second code layout (N = 1 000 000);
+//! - `threads`: T = 1, 2, 4 and 8 threads, each churning its own 1 024 blocks N times (N = 200 000)
+//!   through one shared allocator, started together behind a barrier; the time is the wall time
+//!   of the whole round.
 //!
 //! Rounds are interleaved (every strategy runs once per round, in a new shuffled order each
 //! round), so that a noisy machine slows them all alike and no strategy always runs right after
 //! another (after the platform's many frees, glibc trims its heap and whoever runs next pays the
 //! page faults); the table gives each strategy's median over the rounds and its ratio to
 //! `Platform` measured in the same run. Its last column is paired: in every round, the
-//! strategy's time over its baseline's in that same round (the inner allocator for a `Trace`,
-//! `arena` for the slab in `bump`, else the platform), and the median of those ratios. A slow
+//! strategy's time over its peer's in that same round, and the median of those ratios. A slow
 //! spell of the machine then moves both sides of a ratio together, which the ratio of two
-//! medians taken over different rounds does not promise. For `seed_map`, `platform_ref` holds the
-//! platform by reference: its keys have the layout of the keys of `&Trace<Platform>` (24 bytes,
-//! where `Box<str>` takes 16), so it is the baseline that shows what tracing alone costs.
+//! medians taken over different rounds does not promise. Each allockit strategy is paired with
+//! its closest peer: the arena with bumpalo (which it wraps) and bump-scope, the slab with the
+//! minimal free list of `benches/workloads/peers.rs`, a `Trace` with its inner allocator, the
+//! rest (and the peers themselves) with the platform; in `threads`, everything with the platform
+//! at the same T. For `seed_map`, `platform_ref` holds the platform by reference: its keys have
+//! the layout of the keys of `&Trace<Platform>` (24 bytes, where `Box<str>` takes 16), so it is
+//! the baseline that shows what tracing alone costs.
 //!
 //! ```text
 //! cargo run --release --example compare                     # seed_map, N = 100 000, 20 rounds
 //! cargo run --release --example compare -- seed_map 1000 200
 //! cargo run --release --example compare -- bump
 //! cargo run --release --example compare -- churn 1000000 30
+//! cargo run --release --example compare -- threads 200000 15
 //! cargo run --release --example compare -- seed_map 100000 40 arena,trace_arena   # only these
 //! ```
+//!
+//! `examples/chart.rs` turns the table into an SVG chart.
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
@@ -34,8 +46,9 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use workloads::{
-    ArenaBoxed, ArenaStr, PlatformBoxed, PlatformRef, RawBump, SlabPooled, SlabStr, Strategy,
-    SubsystemVm, TracedArena, TracedPlatform, TrackedPlatform,
+    ArenaBoxed, ArenaStr, BumpScopeBoxed, BumpScopeStr, MimallocBoxed, MiniList, MiniListStr,
+    PlatformBoxed, PlatformRef, RawBump, SlabPooled, SlabStr, Strategy, SubsystemVm, TracedArena,
+    TracedPlatform, TrackedPlatform,
 };
 
 /// The inputs every strategy shares in one run.
@@ -45,38 +58,72 @@ struct Input {
     ptrs: Vec<NonNull<u8>>,
 }
 
-/// One row of the table: a strategy's name, what it stores, the row it is paired with, and its
-/// run of the workload.
+/// One row of the table: a strategy's name, what it stores, the rows it is paired with, and its
+/// run of the workload, which returns the time it took in nanoseconds.
 struct Row {
     name: &'static str,
+    /// The thread count, for `threads` (0 elsewhere); rows pair only within one count.
+    threads: usize,
     what: &'static str,
-    baseline: &'static str,
-    run: fn(&mut Input) -> usize,
+    baselines: Vec<&'static str>,
+    run: Box<dyn Fn(&mut Input) -> f64>,
     samples: Vec<f64>,
 }
 
+/// Times `f` in nanoseconds.
+fn timed(f: impl FnOnce() -> usize) -> f64 {
+    let start = Instant::now();
+    black_box(f());
+    start.elapsed().as_nanos() as f64
+}
+
 fn row<S: Strategy>(workload: &str, what: &'static str) -> Row {
-    Row {
-        name: S::NAME,
-        what,
-        baseline: "platform",
-        run: match workload {
-            "seed_map" => |input| workloads::seed_map::<S>(&input.keys),
-            "bump" => |input| {
+    let run: Box<dyn Fn(&mut Input) -> f64> = match workload {
+        "seed_map" => Box::new(|input| timed(|| workloads::seed_map::<S>(&input.keys))),
+        "bump" => Box::new(|input| {
+            timed(|| {
                 workloads::bump::<S>(input.n, &mut input.ptrs);
                 0
-            },
-            "churn" => |input| workloads::churn::<S>(1024, input.n),
-            other => panic!("unknown workload {other}: seed_map, bump or churn"),
-        },
+            })
+        }),
+        "churn" => Box::new(|input| timed(|| workloads::churn::<S>(1024, input.n))),
+        "churn_boxed" => {
+            Box::new(|input| timed(|| workloads::churn_boxed::<S>(1024, input.n) as usize))
+        }
+        other => panic!("unknown workload {other}: seed_map, bump, churn, churn_boxed or threads"),
+    };
+    Row {
+        name: S::NAME,
+        threads: 0,
+        what,
+        baselines: vec!["platform"],
+        run,
+        samples: Vec::new(),
+    }
+}
+
+/// A row of `threads` at `t` threads.
+fn threads_row<S: Strategy>(t: usize, what: &'static str) -> Row
+where
+    for<'a> S::Alloc<'a>: Send,
+{
+    Row {
+        name: S::NAME,
+        threads: t,
+        what,
+        baselines: vec!["platform"],
+        run: Box::new(move |input| workloads::threads::<S>(t, 1024, input.n).as_nanos() as f64),
         samples: Vec::new(),
     }
 }
 
 impl Row {
-    /// Pairs this row with `baseline` instead of the platform (if `baseline` runs).
-    fn vs(self, baseline: &'static str) -> Row {
-        Row { baseline, ..self }
+    /// Pairs this row with `baselines` instead of the platform (those that run).
+    fn vs(self, baselines: &[&'static str]) -> Row {
+        Row {
+            baselines: baselines.to_vec(),
+            ..self
+        }
     }
 }
 
@@ -88,10 +135,10 @@ fn median(samples: &mut [f64]) -> f64 {
 fn main() {
     let mut args = std::env::args().skip(1);
     let workload = args.next().unwrap_or_else(|| "seed_map".into());
-    let default_n = if workload == "seed_map" {
-        100_000
-    } else {
-        1_000_000
+    let default_n = match workload.as_str() {
+        "seed_map" => 100_000,
+        "threads" => 200_000,
+        _ => 1_000_000,
     };
     let n: usize = args
         .next()
@@ -105,31 +152,53 @@ fn main() {
     let mut rows = match w {
         "seed_map" => vec![
             row::<PlatformBoxed>(w, "`Box<str>`"),
+            row::<MimallocBoxed>(w, "`Box<str, Mimalloc>`"),
             row::<PlatformRef>(w, "`Box<str, &Platform>`"),
-            row::<ArenaBoxed>(w, "`Box<str, &Arena>`"),
-            row::<ArenaStr>(w, "`&str` (`alloc_str`)"),
+            row::<ArenaBoxed>(w, "`Box<str, &Arena>`").vs(&["bumpalo", "bump_scope"]),
             row::<RawBump>(w, "`Box<str, &Bump>`"),
-            row::<SlabPooled>(w, "`Box<str, &Slab>`"),
-            row::<SlabStr>(w, "`&str` (leaked into the slab)"),
-            row::<TracedPlatform>(w, "`Box<str, &Trace<Platform>>`").vs("platform_ref"),
-            row::<TracedArena>(w, "`Box<str, &Trace<Arena>>`").vs("arena"),
-            row::<TrackedPlatform>(w, "`Box<str, &Trace<&Platform>>`").vs("platform_ref"),
+            row::<BumpScopeBoxed>(w, "`Box<str, BumpScope>`"),
+            row::<ArenaStr>(w, "`&str` (`alloc_str`)").vs(&["bump_scope_str"]),
+            row::<BumpScopeStr>(w, "`&str` (`alloc_str`)"),
+            row::<SlabPooled>(w, "`Box<str, &Slab>`").vs(&["minifree"]),
+            row::<MiniList>(w, "`Box<str, &MiniFreeList>`"),
+            row::<SlabStr>(w, "`&str` (leaked into the slab)").vs(&["minifree_str"]),
+            row::<MiniListStr>(w, "`&str` (leaked into the list)"),
+            row::<TracedPlatform>(w, "`Box<str, &Trace<Platform>>`").vs(&["platform_ref"]),
+            row::<TracedArena>(w, "`Box<str, &Trace<Arena>>`").vs(&["arena"]),
+            row::<TrackedPlatform>(w, "`Box<str, &Trace<&Platform>>`").vs(&["platform_ref"]),
             row::<SubsystemVm>(w, "`Box<str, subsystem::Vm>`"),
         ],
         "bump" => vec![
             row::<PlatformBoxed>(w, "freed one by one"),
-            row::<ArenaBoxed>(w, "dropped whole"),
+            row::<MimallocBoxed>(w, "freed one by one"),
+            row::<ArenaBoxed>(w, "dropped whole").vs(&["bumpalo", "bump_scope"]),
             row::<RawBump>(w, "dropped whole"),
-            row::<SlabPooled>(w, "dropped whole").vs("arena"),
+            row::<BumpScopeBoxed>(w, "dropped whole"),
+            row::<SlabPooled>(w, "dropped whole").vs(&["minifree", "arena"]),
+            row::<MiniList>(w, "dropped whole"),
         ],
-        "churn" => vec![
+        "churn" | "churn_boxed" => vec![
             row::<PlatformBoxed>(w, "glibc"),
-            row::<SlabPooled>(w, "free list"),
+            row::<MimallocBoxed>(w, "mimalloc"),
+            row::<SlabPooled>(w, "free list").vs(&["minifree"]),
+            row::<MiniList>(w, "minimal free list"),
             row::<TracedPlatform>(w, "counters"),
             row::<TrackedPlatform>(w, "tracking"),
             row::<SubsystemVm>(w, "counters, in a static"),
         ],
-        other => panic!("unknown workload {other}: seed_map, bump or churn"),
+        "threads" => [1, 2, 4, 8]
+            .into_iter()
+            .flat_map(|t| {
+                [
+                    threads_row::<PlatformBoxed>(t, "glibc"),
+                    threads_row::<MimallocBoxed>(t, "mimalloc"),
+                    threads_row::<TracedPlatform>(t, "`&Trace<Platform>`, counters"),
+                    threads_row::<SubsystemVm>(t, "`subsystem::Vm`"),
+                    threads_row::<TrackedPlatform>(t, "`&Trace<&Platform>`, tracking"),
+                ]
+            })
+            .collect(),
+        other => panic!("unknown workload {other}: seed_map, bump, churn, churn_boxed or threads"),
     };
     // An optional list of strategies to run (the platform always runs: it is the baseline).
     if let Some(only) = args.next() {
@@ -159,48 +228,67 @@ fn main() {
         }
         for &i in &order {
             let row = &mut rows[i];
-            let start = Instant::now();
-            black_box((row.run)(black_box(&mut input)));
-            row.samples
-                .push(start.elapsed().as_nanos() as f64 / n as f64);
+            let nanos = (row.run)(black_box(&mut input));
+            row.samples.push(if w == "threads" {
+                nanos / 1e6
+            } else {
+                nanos / n as f64
+            });
         }
     }
 
-    // Each row's time over its baseline's in the same round, before the medians sort them.
-    let paired: Vec<Option<(&str, f64)>> = rows
+    // Each row's time over each of its baselines' in the same round, before the medians sort
+    // them.
+    let paired: Vec<String> = rows
         .iter()
         .map(|row| {
-            let base = rows
-                .iter()
-                .find(|b| b.name == row.baseline)
-                .unwrap_or(&rows[0]);
-            if base.name == row.name {
-                return None;
+            let mut cells = Vec::new();
+            for &name in &row.baselines {
+                let Some(base) = rows
+                    .iter()
+                    .find(|b| b.name == name && b.threads == row.threads)
+                else {
+                    continue;
+                };
+                if base.name == row.name {
+                    continue;
+                }
+                let mut ratios: Vec<f64> = row
+                    .samples
+                    .iter()
+                    .zip(&base.samples)
+                    .map(|(x, b)| x / b)
+                    .collect();
+                cells.push(format!("{:.3}x of {}", median(&mut ratios), base.name));
             }
-            let mut ratios: Vec<f64> = row
-                .samples
-                .iter()
-                .zip(&base.samples)
-                .map(|(x, b)| x / b)
-                .collect();
-            Some((base.name, median(&mut ratios)))
+            cells.join(", ")
         })
         .collect();
     let medians: Vec<f64> = rows.iter_mut().map(|r| median(&mut r.samples)).collect();
     println!("{workload}, N = {n}, {rounds} interleaved rounds, median of each\n");
-    println!("| strategy | | ns per step | vs platform | paired, per round |");
-    println!("|---|---|---:|---:|---|");
-    for ((row, m), pair) in rows.iter().zip(&medians).zip(&paired) {
-        let pair = match pair {
-            Some((base, ratio)) => format!("{ratio:.3}x of {base}"),
-            None => String::new(),
+    if w == "threads" {
+        println!("| threads | strategy | | ms per round | vs platform | paired, per round |");
+        println!("|---:|---|---|---:|---:|---|");
+    } else {
+        println!("| strategy | | ns per step | vs platform | paired, per round |");
+        println!("|---|---|---:|---:|---|");
+    }
+    for (i, ((row, m), pair)) in rows.iter().zip(&medians).zip(&paired).enumerate() {
+        let platform = rows
+            .iter()
+            .position(|b| b.name == "platform" && b.threads == row.threads)
+            .unwrap_or(i);
+        let threads = if w == "threads" {
+            format!("| {} ", row.threads)
+        } else {
+            String::new()
         };
         println!(
-            "| {} | {} | {:.2} | {:.2}x | {} |",
+            "{threads}| {} | {} | {:.2} | {:.2}x | {} |",
             row.name,
             row.what,
             m,
-            m / medians[0],
+            m / medians[platform],
             pair
         );
     }

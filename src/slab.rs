@@ -14,8 +14,13 @@
 //! hash map) goes to the upstream unchanged, and since `deallocate` receives the same layout, it
 //! always knows which of the two holds a block.
 //!
-//! What it costs: an allocation pops the free list (two loads, two stores), or moves a pointer
-//! through the newest chunk; a free pushes onto the list. A full class adds a chunk twice as
+//! What it costs: an allocation looks its class up (one load from the table) and pops the free
+//! list (two loads, one store), or moves a pointer through the newest chunk; a free looks its
+//! class up in the same table, whose entry also says whether the layout covers the whole block,
+//! and pushes onto the list. No counter moves on these paths: [`Slab::stats`] counts what it
+//! reports when asked, walking the free lists, so a snapshot costs time in proportion to the
+//! blocks that are free. A block freed with less than its block size (a string) goes on a second
+//! list and comes back, whole, before any fresh block. A full class adds a chunk twice as
 //! large as its last one, up to a cap ([`SlabBuilder::max_chunk_blocks`]); a new chunk is carved
 //! lazily, so its memory is first touched by the allocation that uses it. Each block wastes the
 //! difference between its class size and the request, and no block is ever returned to the
@@ -49,6 +54,7 @@ mod class;
 
 use core::cell::Cell;
 use core::fmt;
+use core::mem::size_of;
 use core::ptr::{self, NonNull};
 
 use class::Class;
@@ -70,8 +76,18 @@ const GRAIN: usize = 8;
 /// The class table has one entry per grain of size, from 0 to `MAX_BLOCK_SIZE`.
 const TABLE_LEN: usize = MAX_BLOCK_SIZE / GRAIN + 1;
 
-/// The table entry of sizes no class serves.
-const NO_CLASS: u8 = u8::MAX;
+/// The index of the upstream marker in the class array, the entry after the last class: where
+/// the table sends sizes that no class serves.
+const NO_CLASS: usize = MAX_CLASSES;
+
+/// The table holds byte offsets into the class array in the low 16 bits of its entries (so that
+/// a lookup is one load and one add); they fit.
+const _: () = assert!(NO_CLASS * size_of::<Class>() <= u16::MAX as usize);
+
+/// Added to a table entry when the entry's size, `index * GRAIN`, is its class's block size, so
+/// that a free tells from the same load whether its layout covers the whole block. An
+/// allocation reads the low 16 bits alone.
+const EXACT: u32 = 1 << 16;
 
 /// How many blocks a chunk of a class may hold by default: as many as fit in 1 MiB, at least 1.
 const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
@@ -101,14 +117,19 @@ const FIRST_CHUNK_BYTES: usize = 4096;
 /// assert_eq!(stats.upstream_live(), 1);
 /// ```
 pub struct Slab<A: Allocator = Platform> {
-    /// The classes in increasing block size; entries from `class_count` on are unused.
-    classes: [Class; MAX_CLASSES],
+    /// The classes in increasing block size; entries from `class_count` to `MAX_CLASSES` are
+    /// unused, and entry `MAX_CLASSES` (`NO_CLASS`) is always the upstream marker
+    /// (`Class::upstream_marker`), which holds no block.
+    classes: [Class; MAX_CLASSES + 1],
     /// How many entries of `classes` are in use (at least 1).
     class_count: usize,
-    /// For each size `s` in `1..=MAX_BLOCK_SIZE`, entry `s.div_ceil(GRAIN)` is the index of the
-    /// smallest class with blocks of at least `s` bytes, or `NO_CLASS` if no class is that large.
-    /// Entry 0 (zero-sized layouts) is `NO_CLASS`.
-    table: [u8; TABLE_LEN],
+    /// For each size `s` in `1..=MAX_BLOCK_SIZE`, entry `s.div_ceil(GRAIN)` is the byte offset
+    /// in `classes` of the smallest class with blocks of at least `s` bytes, or of the upstream
+    /// marker (`NO_CLASS`) if no class is that large, with the `EXACT` bit set where
+    /// `s.div_ceil(GRAIN) * GRAIN` is that class's block size (never for the marker). Entry 0
+    /// (zero-sized layouts) is the marker's. The low 16 bits of every entry are
+    /// `index * size_of::<Class>()` for an index of `classes`; the rest is 0 or `EXACT`.
+    table: [u32; TABLE_LEN],
     /// Whether a full class may add a chunk.
     growable: bool,
     /// Where chunks, and the requests that no class serves, come from.
@@ -344,7 +365,9 @@ impl SlabBuilder {
     /// ```
     pub fn try_build_in<A: Allocator>(self, upstream: A) -> Result<Slab<A>, AllocError> {
         let sizes = &self.classes[..self.class_count];
-        let mut table = [NO_CLASS; TABLE_LEN];
+        // Offsets below `(NO_CLASS + 1) * size_of::<Class>()`, which fit (see `NO_CLASS`).
+        let offset = |index: usize| (index * size_of::<Class>()) as u32;
+        let mut table = [offset(NO_CLASS); TABLE_LEN];
         let mut class = 0;
         for (entry, slot) in table.iter_mut().enumerate().skip(1) {
             while class < sizes.len() && sizes[class] < entry * GRAIN {
@@ -353,10 +376,16 @@ impl SlabBuilder {
             if class == sizes.len() {
                 break;
             }
-            *slot = class as u8;
+            let exact = if sizes[class] == entry * GRAIN {
+                EXACT
+            } else {
+                0
+            };
+            *slot = offset(class) | exact;
         }
         let slab = Slab {
             classes: core::array::from_fn(|i| match sizes.get(i) {
+                _ if i == NO_CLASS => Class::upstream_marker(),
                 Some(&size) => {
                     let cap = self
                         .max_chunk_blocks
@@ -471,7 +500,8 @@ impl<A: Allocator> Slab<A> {
         self.class_of(layout).map(|class| class.size)
     }
 
-    /// Makes sure every class has at least `blocks` free blocks, reserving what is missing now
+    /// Makes sure every class has at least `blocks` free blocks (counting them walks the free
+    /// lists, as [`stats`](Self::stats) does), reserving what is missing now
     /// (in chunks of at most the chunk cap), so that the next `blocks` allocations of each class
     /// reach neither the upstream nor its page faults. Works in non-growable mode too: this is
     /// how such a slab gets more room.
@@ -523,6 +553,11 @@ impl<A: Allocator> Slab<A> {
     /// A snapshot of the slab's accounting: per class, blocks live and free, chunks and bytes
     /// reserved; and the requests passed upstream.
     ///
+    /// Allocating and freeing a block update no counter (that keeps them as cheap as a bare free
+    /// list), so the snapshot counts what it needs here: it walks each class's free list, which
+    /// takes time in proportion to the blocks freed and not yet reused. Call it to report, not on
+    /// every allocation.
+    ///
     /// # Examples
     ///
     /// ```
@@ -562,28 +597,59 @@ impl<A: Allocator> Slab<A> {
         &self.classes[..self.class_count]
     }
 
-    /// The class that serves `layout`, if any: the smallest one whose blocks hold `layout.size()`
-    /// bytes, provided they are aligned to `layout.align()`. Zero-sized layouts have none.
+    /// The entry of the class array for `layout`: the smallest class whose blocks hold
+    /// `layout.size()` bytes, provided they are aligned to `layout.align()`; else (zero-sized,
+    /// too large or too strictly aligned) the upstream marker.
     ///
-    /// For a layout known at compile time this is one byte load from the table and one
-    /// comparison: the size test folds away, and so does the alignment test for alignments up to
-    /// the grain, which every class's blocks have.
+    /// For a layout known at compile time this is one load from the table: the size test folds
+    /// away, and so does the alignment test for alignments up to the grain, which every class's
+    /// blocks have. No test for "no class" follows: the marker fails the hot paths' own tests (it
+    /// has no free block, and no layout is ever exact for it).
     #[inline(always)]
-    fn class_of(&self, layout: Layout) -> Option<&Class> {
+    fn slot(&self, layout: Layout) -> &Class {
+        // The low 16 bits: the class's offset.
+        self.class_at(self.entry(layout) as u16 as usize, layout)
+    }
+
+    /// The table entry for `layout.size()`: its class's offset, plus `EXACT` if that size is the
+    /// class's block size (never for the marker).
+    #[inline(always)]
+    fn entry(&self, layout: Layout) -> u32 {
         let size = layout.size();
         if size <= MAX_BLOCK_SIZE {
             // SAFETY: `size <= MAX_BLOCK_SIZE`, so `size.div_ceil(GRAIN) < TABLE_LEN`.
-            let index = usize::from(*unsafe { self.table.get_unchecked(size.div_ceil(GRAIN)) });
-            if index != usize::from(NO_CLASS) {
-                // SAFETY: an entry other than `NO_CLASS` is a class index, below
-                // `class_count <= MAX_CLASSES` (field invariant of `table`).
-                let class = unsafe { self.classes.get_unchecked(index) };
-                if layout.align() <= GRAIN || layout.align() <= class.align {
-                    return Some(class);
-                }
-            }
+            *unsafe { self.table.get_unchecked(size.div_ceil(GRAIN)) }
+        } else {
+            (NO_CLASS * size_of::<Class>()) as u32
         }
-        None
+    }
+
+    /// The class at byte `offset` of the class array (the low 16 bits of a table entry), if its
+    /// blocks are aligned for `layout`; else the upstream marker.
+    #[inline(always)]
+    fn class_at(&self, offset: usize, layout: Layout) -> &Class {
+        // SAFETY: the low 16 bits of every table entry are the byte offset of an entry of
+        // `classes` (field invariant of `table`), and so is the marker's offset: the sum points at
+        // a `Class` of the array, which lives as long as `self`.
+        let class = unsafe { &*self.classes.as_ptr().byte_add(offset) };
+        if layout.align() <= GRAIN || layout.align() <= class.align {
+            class
+        } else {
+            self.upstream_marker()
+        }
+    }
+
+    /// The upstream marker: the class array's entry for layouts that no class serves.
+    #[inline(always)]
+    fn upstream_marker(&self) -> &Class {
+        &self.classes[NO_CLASS]
+    }
+
+    /// The class that serves `layout`, if any (see [`slot`](Self::slot)).
+    #[inline(always)]
+    fn class_of(&self, layout: Layout) -> Option<&Class> {
+        let class = self.slot(layout);
+        (!class.is_upstream_marker()).then_some(class)
     }
 
     /// Passes an allocation upstream, reporting exactly the requested length (see the
@@ -602,12 +668,33 @@ impl<A: Allocator> Slab<A> {
         Ok(NonNull::slice_from_raw_parts(block.cast(), layout.size()))
     }
 
-    /// Allocates a block for `layout` wherever it belongs, zeroed or not.
+    /// Allocates a block for `layout` wherever it belongs, zeroed or not: from its class's free
+    /// list or fresh region here, everything else in [`allocate_slow`](Self::allocate_slow).
     #[inline(always)]
     fn allocate_any(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
+        let class = self.slot(layout);
+        match class.take() {
+            Some(block) => {
+                if zeroed {
+                    // SAFETY: the block holds `class.size` writable bytes.
+                    unsafe { ptr::write_bytes(block.as_ptr(), 0, class.size) };
+                }
+                Ok(NonNull::slice_from_raw_parts(block, class.size))
+            }
+            // The `?` tests the slow path's result on that path, so that the fast paths join the
+            // caller's code as a known success (no second test of the block).
+            None => Ok(self.allocate_slow(layout, zeroed)?),
+        }
+    }
+
+    /// [`allocate_any`](Self::allocate_any) off the fast path: a new chunk, a reset chunk, a
+    /// narrowed node, or the upstream.
+    #[cold]
+    #[inline(never)]
+    fn allocate_slow(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
         match self.class_of(layout) {
             Some(class) => {
-                let block = class.pop(self.growable, &self.upstream)?;
+                let block = class.take_slow(self.growable, &self.upstream)?;
                 if zeroed {
                     // SAFETY: the block holds `class.size` writable bytes.
                     unsafe { ptr::write_bytes(block.as_ptr(), 0, class.size) };
@@ -618,13 +705,64 @@ impl<A: Allocator> Slab<A> {
         }
     }
 
-    /// Grows or shrinks a block: in place when old and new layout belong to the same class,
-    /// through the upstream when both belong there, else by moving the contents.
+    /// Frees a block freed with less than the block size of `class`, the entry of the class
+    /// array for `layout` (which may be the upstream marker, whose blocks come here too).
+    ///
+    /// # Safety
+    ///
+    /// As for `Allocator::deallocate`; `class` is `self.slot(layout)`.
+    #[inline(never)]
+    unsafe fn deallocate_narrowed(&self, ptr: NonNull<u8>, layout: Layout, class: &Class) {
+        if layout.size() >= size_of::<*mut u8>() && !class.is_upstream_marker() {
+            // A class block freed with less than its size (a string, say), through a pointer
+            // that may cover only that much: the narrowed list takes it as it is.
+            // SAFETY: the caller guarantees `ptr` is a live block of this slab fitting `layout`,
+            // so it came from `class` (see the `Allocator` impl); `ptr` covers
+            // `layout.size() >= 8` bytes.
+            unsafe { class.push_narrowed(ptr, layout) }
+        } else {
+            // SAFETY: the caller's contract, passed on.
+            unsafe { self.deallocate_slow(ptr, layout) }
+        }
+    }
+
+    /// Frees a block that the fast paths of `deallocate` do not take: one freed with less than
+    /// its class's block size and less than 8 bytes, an upstream block, or the block of a
+    /// zero-sized layout.
+    ///
+    /// # Safety
+    ///
+    /// As for `Allocator::deallocate`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn deallocate_slow(&self, ptr: NonNull<u8>, layout: Layout) {
+        match self.class_of(layout) {
+            // A block freed with less than the 8 bytes of a link: `ptr` may be narrowed to that
+            // size, so the free list gets the chunk's rights to the block instead.
+            // SAFETY: the caller guarantees `ptr` is a live block of this slab fitting `layout`,
+            // so it came from the class that `layout` maps to (see the `Allocator` impl);
+            // `full_access` gives a pointer to the whole block.
+            Some(class) => unsafe { class.push(class.full_access(ptr), layout) },
+            None if layout.size() == 0 => {}
+            None => {
+                self.upstream_frees.set(self.upstream_frees.get() + 1);
+                // SAFETY: `layout` maps upstream, so the block is an upstream block allocated
+                // (or last grown or shrunk) with exactly `layout`.
+                unsafe { self.upstream.deallocate(ptr, layout) }
+            }
+        }
+    }
+
+    /// Grows or shrinks a block: in place when old and new layout belong to the same class, by
+    /// moving the contents when they belong to two classes, and in
+    /// [`reallocate_upstream`](Self::reallocate_upstream) when the upstream (or a zero-sized
+    /// layout) is on either side.
     ///
     /// # Safety
     ///
     /// - `ptr` is a live block of this slab, and `old` fits it.
     /// - `new` is the caller's new layout (larger for a grow, smaller for a shrink).
+    #[inline(always)]
     unsafe fn reallocate(
         &self,
         ptr: NonNull<u8>,
@@ -632,42 +770,44 @@ impl<A: Allocator> Slab<A> {
         new: Layout,
         zeroed: bool,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        let (from, to) = (self.class_of(old), self.class_of(new));
-        match (from, to) {
-            (Some(from), Some(to)) if ptr::eq(from, to) => {
-                // The caller may now use the block up to its new size, but `ptr` may be narrowed
-                // to the old one (see `Class::push`): hand out the chunk's rights to the block.
-                let ptr = if old.size() < to.size {
-                    to.full_access(ptr)
-                } else {
-                    ptr
-                };
-                if zeroed {
-                    // SAFETY: the block holds `to.size` bytes, and the caller's old size is at
-                    // most that (both layouts belong to this class).
-                    unsafe {
-                        ptr::write_bytes(ptr.as_ptr().add(old.size()), 0, to.size - old.size())
-                    };
-                }
-                return Ok(NonNull::slice_from_raw_parts(ptr, to.size));
-            }
-            (None, None) if old.size() != 0 && new.size() != 0 => {
-                // SAFETY: the block is an upstream block allocated with exactly `old` (the slab
-                // reports the requested length for upstream blocks), and `new` is the caller's.
-                let block = unsafe {
-                    if new.size() < old.size() {
-                        self.upstream.shrink(ptr, old, new)
-                    } else if zeroed {
-                        self.upstream.grow_zeroed(ptr, old, new)
-                    } else {
-                        self.upstream.grow(ptr, old, new)
-                    }
-                }?;
-                return Ok(NonNull::slice_from_raw_parts(block.cast(), new.size()));
-            }
-            _ => {}
+        let (from, to) = (self.slot(old), self.slot(new));
+        if from.is_upstream_marker() || to.is_upstream_marker() {
+            // SAFETY: the caller's contract, passed on.
+            return unsafe { self.reallocate_upstream(ptr, old, new, zeroed) };
         }
-        // Crossing between a class, the upstream and "no memory" (zero-sized): move.
+        if ptr::eq(from, to) {
+            // The caller may now use the block up to its new size, but `ptr` may be narrowed to
+            // the old one (see `deallocate_slow`): hand out the chunk's rights to the block.
+            let ptr = if old.size() < to.size {
+                to.full_access(ptr)
+            } else {
+                ptr
+            };
+            if zeroed {
+                // SAFETY: the block holds `to.size` bytes, and the caller's old size is at most
+                // that (both layouts belong to this class).
+                unsafe { ptr::write_bytes(ptr.as_ptr().add(old.size()), 0, to.size - old.size()) };
+            }
+            return Ok(NonNull::slice_from_raw_parts(ptr, to.size));
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.moved(ptr, old, new, zeroed) }
+    }
+
+    /// Moves a block to a new one of layout `new` (a class's, or the upstream's): allocates it,
+    /// copies the contents up to the smaller size, frees the old block.
+    ///
+    /// # Safety
+    ///
+    /// As for [`reallocate`](Self::reallocate).
+    #[inline(always)]
+    unsafe fn moved(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+        zeroed: bool,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         let block = self.allocate_any(new, zeroed)?;
         // SAFETY: the old block holds at least `old.size()` bytes and the new one at least
         // `new.size()`; they are distinct blocks (one is fresh), and the caller owns both.
@@ -677,9 +817,45 @@ impl<A: Allocator> Slab<A> {
                 block.cast::<u8>().as_ptr(),
                 old.size().min(new.size()),
             );
-            self.deallocate(ptr, old);
         }
+        // SAFETY: `ptr` is the caller's live block with layout `old`, freed once.
+        unsafe { self.deallocate(ptr, old) };
         Ok(block)
+    }
+
+    /// [`reallocate`](Self::reallocate) with the upstream, or a zero-sized layout, on either
+    /// side: the upstream's own grow or shrink when both are upstream blocks, else a move.
+    ///
+    /// # Safety
+    ///
+    /// As for [`reallocate`](Self::reallocate).
+    #[cold]
+    #[inline(never)]
+    unsafe fn reallocate_upstream(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+        zeroed: bool,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        let both_upstream = self.class_of(old).is_none() && self.class_of(new).is_none();
+        if both_upstream && old.size() != 0 && new.size() != 0 {
+            // SAFETY: the block is an upstream block allocated with exactly `old` (the slab
+            // reports the requested length for upstream blocks), and `new` is the caller's.
+            let block = unsafe {
+                if new.size() < old.size() {
+                    self.upstream.shrink(ptr, old, new)
+                } else if zeroed {
+                    self.upstream.grow_zeroed(ptr, old, new)
+                } else {
+                    self.upstream.grow(ptr, old, new)
+                }
+            }?;
+            return Ok(NonNull::slice_from_raw_parts(block.cast(), new.size()));
+        }
+        // Crossing between a class, the upstream and "no memory" (zero-sized): move.
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.moved(ptr, old, new, zeroed) }
     }
 
     /// Panics if any class contradicts its invariants (see `class.rs`).
@@ -691,6 +867,7 @@ impl<A: Allocator> Slab<A> {
         for unused in &self.classes[self.class_count..] {
             assert_eq!(unused.capacity(), 0);
         }
+        assert!(self.upstream_marker().is_upstream_marker());
     }
 }
 
@@ -720,21 +897,31 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
 
     #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        match self.class_of(layout) {
-            // SAFETY: the caller guarantees `ptr` is a live block of this slab fitting `layout`,
-            // so it came from the class that `layout` maps to (see above), and that it may use
-            // `ptr` for `layout.size()` bytes.
-            Some(class) => unsafe { class.push(ptr, layout) },
-            None if layout.size() == 0 => {}
-            None => {
-                self.upstream_frees.set(self.upstream_frees.get() + 1);
-                // SAFETY: `layout` maps upstream, so the block is an upstream block allocated
-                // (or last grown or shrunk) with exactly `layout`.
-                unsafe { self.upstream.deallocate(ptr, layout) }
+        let entry = self.entry(layout);
+        // The fast path: a class block freed with its whole size, which the table entry tells
+        // (its `EXACT` part, and a size that is a multiple of the grain, as the entry's is) with
+        // no look at the class, and aligned as the class's blocks are (a test that folds away for
+        // alignments up to the grain). The upstream marker is never exact, so its blocks take
+        // the slow path.
+        if entry >= EXACT && layout.size().is_multiple_of(GRAIN) {
+            // (In `usize`, so that the subtraction folds into the addressing of the class.)
+            let class = self.class_at(entry as usize - EXACT as usize, layout);
+            if layout.align() <= GRAIN || !class.is_upstream_marker() {
+                // SAFETY: the caller guarantees `ptr` is a live block of this slab fitting
+                // `layout`, so it came from the class that `layout` maps to (see above), and
+                // `layout` covers the whole block.
+                unsafe { class.push(ptr, layout) };
+                return;
             }
         }
+        // Laid out apart from the fast path, so that the compiler does not merge the two pushes.
+        core::hint::cold_path();
+        let class = self.class_at(entry as u16 as usize, layout);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.deallocate_narrowed(ptr, layout, class) }
     }
 
+    #[inline]
     unsafe fn grow(
         &self,
         ptr: NonNull<u8>,
@@ -746,6 +933,7 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
         unsafe { self.reallocate(ptr, old_layout, new_layout, false) }
     }
 
+    #[inline]
     unsafe fn grow_zeroed(
         &self,
         ptr: NonNull<u8>,
@@ -757,6 +945,7 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
         unsafe { self.reallocate(ptr, old_layout, new_layout, true) }
     }
 
+    #[inline]
     unsafe fn shrink(
         &self,
         ptr: NonNull<u8>,

@@ -331,6 +331,64 @@ fn a_block_freed_or_grown_through_a_narrowed_pointer_is_handed_out_whole() {
     }
 }
 
+#[test]
+fn blocks_freed_with_less_than_their_size_are_reused_first_and_counted() {
+    // Strings freed with their own length (less than the 32-byte block) go on the class's
+    // narrowed list: they come back before any fresh block, each exactly once, and the
+    // statistics count them as free.
+    let slab = Slab::new(32, 8);
+    let short = layout(20, 1);
+    let blocks: Vec<NonNull<u8>> = (0..4)
+        .map(|_| slab.allocate(short).unwrap().cast())
+        .collect();
+    for &block in &blocks {
+        // SAFETY: each block is live with layout `short`, freed once.
+        unsafe { slab.deallocate(block, short) };
+    }
+    let stats = slab.stats().classes()[0];
+    assert_eq!((stats.live, stats.free), (0, 8));
+    // Whole-size frees and narrowed ones mix: the whole-size list is served first, then the
+    // narrowed blocks (newest first), and only then the fresh ones.
+    let whole = layout(32, 8);
+    let first = slab.allocate(whole).unwrap().cast::<u8>();
+    assert_eq!(first, blocks[3]);
+    // SAFETY: live with layout `whole`, freed once.
+    unsafe { slab.deallocate(first, whole) };
+    let again: Vec<NonNull<u8>> = (0..5)
+        .map(|_| slab.allocate(whole).unwrap().cast())
+        .collect();
+    assert_eq!(again[..4], [blocks[3], blocks[2], blocks[1], blocks[0]]);
+    assert!(!blocks.contains(&again[4]), "a fresh block comes last");
+    for (i, &block) in again.iter().enumerate() {
+        // SAFETY: each block is live and holds 32 writable bytes.
+        unsafe { fill(block, 32, i) };
+    }
+    for (i, &block) in again.iter().enumerate() {
+        // SAFETY: as above; then freed once.
+        unsafe {
+            check(block, 32, i);
+            slab.deallocate(block, whole);
+        }
+    }
+    assert_eq!(slab.stats().live_blocks(), 0);
+}
+
+#[test]
+fn an_exact_size_with_a_stricter_alignment_than_its_class_goes_upstream_and_back() {
+    // 96-byte blocks are 32-aligned: a 96-byte layout aligned to 64 is the upstream's, though
+    // its size is exactly the class's, and so is its free.
+    let slab = SlabBuilder::new().classes(&[32, 96]).build();
+    let over = layout(96, 64);
+    assert_eq!(slab.class_for(over), None);
+    let block = slab.allocate(over).unwrap().cast::<u8>();
+    assert_eq!(block.as_ptr().addr() % 64, 0);
+    assert_eq!(slab.stats().upstream_live(), 1);
+    // SAFETY: live with layout `over`, freed once.
+    unsafe { slab.deallocate(block, over) };
+    assert_eq!(slab.stats().upstream_live(), 0);
+    assert_eq!(slab.stats().live_blocks(), 0);
+}
+
 /// Runs `f`, which must panic, and returns its message.
 fn panic_message(f: impl FnOnce()) -> String {
     let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("the misuse should panic");

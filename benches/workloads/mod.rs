@@ -2,19 +2,25 @@
 //!
 //! Shared by `benches/strategies.rs` (criterion) and `examples/compare.rs` (a quick side-by-side
 //! table), so that both measure exactly the same work. A new strategy implements [`Strategy`] and
-//! joins the lists in those two files.
+//! joins the lists in those two files. The peers (the minimal free list, mimalloc, bump-scope)
+//! are in `peers.rs`.
 #![allow(dead_code)] // each user runs its own subset
+
+pub mod peers;
 
 use std::borrow::Borrow;
 use std::hash::Hash;
 use std::hint::black_box;
 use std::ptr::NonNull;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
 
 use allockit::{
     Allocator, Arena, Box, HashMap, Layout, Platform, Slab, SlabBuilder, Trace, strdup_in,
     with_arena,
 };
 use bumpalo::Bump;
+use peers::{BumpScope, Mimalloc, MiniFreeList};
 
 /// A strategy as the workloads see it.
 pub trait Strategy {
@@ -143,12 +149,13 @@ impl Strategy for RawBump {
     }
 }
 
-/// An allockit `Slab` with classes of 16 to 256 bytes, `Box<str, &Slab>` keys, and the map's
-/// table upstream on the platform. `bump` drops the slab whole.
+/// An allockit `Slab` with classes of 16 to 128 bytes in steps of 16 (those of the minimal free
+/// list, its peer), `Box<str, &Slab>` keys, and the map's table upstream on the platform. `bump`
+/// drops the slab whole.
 pub struct SlabPooled;
 
-/// The classes of [`SlabPooled`].
-pub const SLAB_CLASSES: [usize; 5] = [16, 32, 64, 128, 256];
+/// The classes of [`SlabPooled`]: those of [`MiniFreeList`].
+pub const SLAB_CLASSES: [usize; 8] = [16, 32, 48, 64, 80, 96, 112, 128];
 
 impl Strategy for SlabPooled {
     const NAME: &'static str = "slab";
@@ -188,6 +195,111 @@ impl Strategy for SlabStr {
     }
     fn key<'a>(owner: &'a Slab, s: &str) -> &'a str {
         Box::leak(strdup_in(s, owner))
+    }
+}
+
+/// The minimal free list of `peers.rs` shared by reference, with `Box<str, &MiniFreeList>` keys:
+/// the floor the slab is measured against.
+pub struct MiniList;
+
+impl Strategy for MiniList {
+    const NAME: &'static str = "minifree";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = MiniFreeList;
+    type Alloc<'a> = &'a MiniFreeList;
+    type Key<'a> = Box<str, &'a MiniFreeList>;
+
+    fn owner() -> MiniFreeList {
+        MiniFreeList::new()
+    }
+    fn alloc(owner: &MiniFreeList) -> &MiniFreeList {
+        owner
+    }
+    fn key<'a>(owner: &'a MiniFreeList, s: &str) -> Box<str, &'a MiniFreeList> {
+        strdup_in(s, owner)
+    }
+}
+
+/// The minimal free list with `&str` keys leaked into it (what `slab_str` is to `slab`).
+pub struct MiniListStr;
+
+impl Strategy for MiniListStr {
+    const NAME: &'static str = "minifree_str";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = MiniFreeList;
+    type Alloc<'a> = &'a MiniFreeList;
+    type Key<'a> = &'a str;
+
+    fn owner() -> MiniFreeList {
+        MiniFreeList::new()
+    }
+    fn alloc(owner: &MiniFreeList) -> &MiniFreeList {
+        owner
+    }
+    fn key<'a>(owner: &'a MiniFreeList, s: &str) -> &'a str {
+        Box::leak(strdup_in(s, owner))
+    }
+}
+
+/// mimalloc through its `GlobalAlloc`, with `Box<str, Mimalloc>` keys: the peer of the platform.
+pub struct MimallocBoxed;
+
+impl Strategy for MimallocBoxed {
+    const NAME: &'static str = "mimalloc";
+    const FREES_EACH_BLOCK: bool = true;
+    type Owner = ();
+    type Alloc<'a> = Mimalloc;
+    type Key<'a> = Box<str, Mimalloc>;
+
+    fn owner() {}
+    fn alloc(_: &()) -> Mimalloc {
+        Mimalloc
+    }
+    fn key(_: &(), s: &str) -> Box<str, Mimalloc> {
+        strdup_in(s, Mimalloc)
+    }
+}
+
+/// bump-scope's `Bump` shared by reference, with `Box<str, BumpScope>` keys (a pointer to the
+/// allocator, like the arena's).
+pub struct BumpScopeBoxed;
+
+impl Strategy for BumpScopeBoxed {
+    const NAME: &'static str = "bump_scope";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = bump_scope::Bump;
+    type Alloc<'a> = BumpScope<'a>;
+    type Key<'a> = Box<str, BumpScope<'a>>;
+
+    fn owner() -> bump_scope::Bump {
+        bump_scope::Bump::new()
+    }
+    fn alloc(owner: &bump_scope::Bump) -> BumpScope<'_> {
+        BumpScope(owner)
+    }
+    fn key<'a>(owner: &'a bump_scope::Bump, s: &str) -> Box<str, BumpScope<'a>> {
+        strdup_in(s, BumpScope(owner))
+    }
+}
+
+/// bump-scope with `&str` keys from its own `alloc_str`: the peer of `arena_str`.
+pub struct BumpScopeStr;
+
+impl Strategy for BumpScopeStr {
+    const NAME: &'static str = "bump_scope_str";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = bump_scope::Bump;
+    type Alloc<'a> = BumpScope<'a>;
+    type Key<'a> = &'a str;
+
+    fn owner() -> bump_scope::Bump {
+        bump_scope::Bump::new()
+    }
+    fn alloc(owner: &bump_scope::Bump) -> BumpScope<'_> {
+        BumpScope(owner)
+    }
+    fn key<'a>(owner: &'a bump_scope::Bump, s: &str) -> &'a str {
+        owner.alloc_str(s).into_ref()
     }
 }
 
@@ -331,19 +443,29 @@ pub fn bump<S: Strategy>(n: usize, ptrs: &mut Vec<NonNull<u8>>) {
 /// its replacement; then free them all. Returns a checksum of the addresses so nothing is elided.
 pub fn churn<S: Strategy>(live: usize, steps: usize) -> usize {
     let owner = S::owner();
-    let alloc = S::alloc(&owner);
+    let sum = churn_in(S::alloc(&owner), live, steps, 0x9E37_79B9_7F4A_7C15);
+    drop(owner);
+    sum
+}
+
+/// The next victim of a churn: xorshift64, a cheap fixed sequence (the same for every strategy),
+/// mapped onto `0..live` by a multiply-shift (a division would cost more than the allocator).
+#[inline(always)]
+fn next_victim(seed: &mut u64, live: usize) -> usize {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    ((u128::from(*seed) * live as u128) >> 64) as usize
+}
+
+/// The loop of [`churn`] over any allocator, from the victim sequence `seed` (not zero).
+pub fn churn_in<A: Allocator>(alloc: A, live: usize, steps: usize, mut seed: u64) -> usize {
     let mut ptrs: Vec<NonNull<u8>> = (0..live)
         .map(|_| alloc.allocate(BLOCK_32).expect("32 bytes").cast())
         .collect();
-    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
     let mut sum = 0usize;
     for _ in 0..steps {
-        // xorshift64: a cheap, fixed sequence of victims, the same for every strategy.
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        // Multiply-shift instead of `%`: a division would cost more than the allocator.
-        let victim = ((u128::from(seed) * live as u128) >> 64) as usize;
+        let victim = next_victim(&mut seed, live);
         // SAFETY: `ptrs[victim]` is live, from `alloc.allocate(BLOCK_32)`; it is replaced at once.
         unsafe { alloc.deallocate(ptrs[victim], BLOCK_32) };
         let fresh = alloc.allocate(BLOCK_32).expect("32 bytes").cast::<u8>();
@@ -354,8 +476,72 @@ pub fn churn<S: Strategy>(live: usize, steps: usize) -> usize {
         // SAFETY: every pointer left is live and freed once.
         unsafe { alloc.deallocate(ptr, BLOCK_32) };
     }
+    sum
+}
+
+/// `churn_boxed`: `churn` written as a program would, a second code layout for the same work:
+/// `live` boxed `[u64; 4]` values (`Box<[u64; 4], S::Alloc>`, which holds the allocator handle),
+/// `steps` times one replaced by a new box, the old one dropped by its drop glue.
+pub fn churn_boxed<S: Strategy>(live: usize, steps: usize) -> u64 {
+    let owner = S::owner();
+    let alloc = S::alloc(&owner);
+    let mut boxes: Vec<Box<[u64; 4], S::Alloc<'_>>> = (0..live as u64)
+        .map(|i| Box::new_in([i; 4], alloc))
+        .collect();
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut sum = 0u64;
+    for step in 0..steps as u64 {
+        let victim = next_victim(&mut seed, live);
+        sum = sum.wrapping_add(boxes[victim][0]);
+        boxes[victim] = Box::new_in([step; 4], alloc);
+    }
+    drop(boxes);
     drop(owner);
     sum
+}
+
+/// `threads`: `threads` threads, each keeping `live` blocks of 32 bytes and churning them `steps`
+/// times (as [`churn`] does, each from its own seed), through one allocator that they share.
+/// The threads start together behind a barrier; the result is the wall time from the first
+/// thread's start to the last thread's end (thread creation is not counted, and neither is a
+/// main thread that the scheduler leaves waiting).
+pub fn threads<S: Strategy>(threads: usize, live: usize, steps: usize) -> Duration
+where
+    for<'a> S::Alloc<'a>: Send,
+{
+    let owner = S::owner();
+    let alloc = S::alloc(&owner);
+    let barrier = Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let seed = 0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1);
+                    barrier.wait();
+                    let start = Instant::now();
+                    black_box(churn_in(alloc, live, steps, seed));
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a churn thread"))
+            .collect()
+    });
+    drop(owner);
+    let first = spans
+        .iter()
+        .map(|s| s.0)
+        .min()
+        .expect("one thread at least");
+    let last = spans
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .expect("one thread at least");
+    last - first
 }
 
 /// Where a scope's arena comes from.

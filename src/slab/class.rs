@@ -10,14 +10,22 @@
 //!
 //! - **live**: handed out and not yet freed;
 //! - **on the free list**: freed; its first word holds the next free block (the list is
-//!   intrusive and LIFO, so the block freed last is the one handed out next);
+//!   intrusive and LIFO, so the block freed last is the one handed out next). A block freed with
+//!   less than the block size goes on a second list, the *narrowed* list, because the caller's
+//!   pointer may cover only part of it: it is handed out again, with the chunk's rights to the
+//!   whole block, once the free list is empty (before any fresh block);
 //! - **fresh**: in the chunk being carved, between `fresh` and `fresh_end`, never handed out since
 //!   the chunk was added or the slab reset; carving a new chunk touches none of its memory;
 //! - **uncarved**: in a chunk of the `carve_next` chain, which a reset puts back in line to be
 //!   carved.
 //!
-//! So `free list + fresh + uncarved + live = capacity` for every class, which
+//! So `free list + narrowed list + fresh + uncarved + live = capacity` for every class, which
 //! [`Class::check_invariants`] verifies.
+//!
+//! The hot paths ([`Class::take`] and [`Class::push`]) touch the free list's head and the fresh
+//! region and nothing else: no counter moves with them. What the statistics need is worked out
+//! when they are asked for: the free lists' lengths by walking them ([`Class::listed`]), the live
+//! blocks from those. A snapshot therefore costs a walk of the free lists, which `Slab::stats` says.
 
 use core::cell::Cell;
 use core::mem::{align_of, size_of};
@@ -60,8 +68,15 @@ unsafe fn bit_word(chunk: *mut Chunk, index: usize) -> *mut usize {
 #[repr(C, align(64))]
 pub(super) struct Class {
     /// The head of the free list, or null. Every node is a block of one of `chunks`, at a block
-    /// boundary, whose first word holds the next node; links may carry the `NARROWED` tag.
+    /// boundary, whose first word holds the next node. Every node is a pointer with the rights of
+    /// the whole block (the caller's own if it covers the block, else the chunk's), so that a
+    /// block leaves the list ready to hand out.
     free: Cell<*mut u8>,
+    /// The head of the narrowed list, or null: blocks freed with a layout smaller than the block
+    /// (but of at least the 8 bytes of a link), through a pointer that may cover only that much.
+    /// Every node is a block of one of `chunks`, at a block boundary, whose first word holds the
+    /// next node.
+    narrowed: Cell<*mut u8>,
     /// The next fresh block; `fresh..fresh_end` are whole blocks of one chunk, never handed out
     /// since that chunk was added or the slab reset. Both null when there is no such region.
     fresh: Cell<*mut u8>,
@@ -73,9 +88,6 @@ pub(super) struct Class {
     /// The alignment every block of the class has: the largest power of two dividing `size`
     /// (chunks are allocated with this alignment, and blocks are `size` apart).
     pub(super) align: usize,
-    /// How many nodes the free list holds. (Live blocks are not counted as such: that would cost
-    /// the carving path a store. They are `capacity - listed - fresh - uncarved`.)
-    listed: Cell<usize>,
     /// The newest chunk, whose `next` links lead to all the others; null when there is none.
     chunks: Cell<*mut Chunk>,
     /// The first chunk of the tail of `chunks` that a reset put back in line: it and every chunk
@@ -101,10 +113,6 @@ pub(super) struct Class {
     recent_end: [Cell<usize>; RECENT],
 }
 
-/// The low bit of a free-list link (blocks are at least 8-aligned) that marks a node whose pointer
-/// may have been narrowed by the caller that freed it: `pop` rebuilds it before handing it out.
-const NARROWED: usize = 1;
-
 /// How many of the newest chunks a class keeps in `recent`.
 const RECENT: usize = 8;
 
@@ -125,12 +133,12 @@ impl Class {
             },
             chunks: Cell::new(ptr::null_mut()),
             free: Cell::new(ptr::null_mut()),
+            narrowed: Cell::new(ptr::null_mut()),
             fresh: Cell::new(ptr::null_mut()),
             fresh_end: Cell::new(ptr::null_mut()),
             carve_next: Cell::new(ptr::null_mut()),
             next_blocks: Cell::new(first_blocks),
             max_blocks,
-            listed: Cell::new(0),
             uncarved: Cell::new(0),
             capacity: Cell::new(0),
             chunk_count: Cell::new(0),
@@ -140,9 +148,37 @@ impl Class {
         }
     }
 
-    /// Blocks handed out and not yet freed.
+    /// The entry of the slab's class array that stands for "no class": it holds no block and
+    /// serves no size (its block size is `usize::MAX`, which no layout reaches), so that the hot
+    /// paths, finding it, fall through to the slab's slow paths, which send the request upstream.
+    pub(super) const fn upstream_marker() -> Self {
+        Self::new(usize::MAX, 0, 1)
+    }
+
+    /// Whether this is the [`upstream_marker`](Self::upstream_marker).
+    pub(super) fn is_upstream_marker(&self) -> bool {
+        self.size == usize::MAX
+    }
+
+    /// Blocks handed out and not yet freed. Walks the free list.
     pub(super) fn live(&self) -> usize {
-        self.capacity.get() - self.listed.get() - self.fresh_left() - self.uncarved.get()
+        self.capacity.get() - self.listed() - self.fresh_left() - self.uncarved.get()
+    }
+
+    /// How many nodes the free list and the narrowed list hold, counted by walking them: the
+    /// lists keep no count, so that pushing and popping touch nothing but their heads.
+    pub(super) fn listed(&self) -> usize {
+        let mut count = 0;
+        for head in [&self.free, &self.narrowed] {
+            let mut link = head.get();
+            while !link.is_null() {
+                count += 1;
+                // SAFETY: `link` is a node of one of the lists (field invariants), whose first
+                // word holds the next one; a narrowed pointer still covers that word.
+                link = unsafe { link.cast::<*mut u8>().read() };
+            }
+        }
+        count
     }
 
     /// Blocks left in the fresh region.
@@ -179,38 +215,76 @@ impl Class {
         Some((layout, body))
     }
 
-    /// Takes a block: the most recently freed one, else the next fresh one, else from a chunk
-    /// that a reset put back in line, else (if `growable`) from a new chunk.
+    /// Takes a block on the fast path: the most recently freed one, else the next fresh one.
+    /// Returns `None` when neither is at hand (the free list is empty and the fresh region used
+    /// up), when the free list is empty and the narrowed list is not, and always for the
+    /// [`upstream_marker`](Self::upstream_marker); [`take_slow`](Self::take_slow) then serves.
     #[inline(always)]
-    pub(super) fn pop<A: Allocator>(
-        &self,
-        growable: bool,
-        upstream: &A,
-    ) -> Result<NonNull<u8>, AllocError> {
+    pub(super) fn take(&self) -> Option<NonNull<u8>> {
         let head = self.free.get();
         // An empty free list is tested first: a run of allocations carving a chunk then costs one
         // branch on `head`.
         let block = if head.is_null() {
+            // The free list is the path a program in a steady state takes: carving is laid out
+            // out of its way.
+            core::hint::cold_path();
             let fresh = self.fresh.get();
-            if fresh != self.fresh_end.get() {
-                // SAFETY: `fresh..fresh_end` are whole blocks of one chunk and this one is not the
-                // last position, so `fresh + size` is at most `fresh_end`, inside or one past the
-                // chunk's blocks.
-                self.fresh.set(unsafe { fresh.add(self.size) });
-                fresh
-            } else {
-                self.refill(growable, upstream)?
+            // Narrowed blocks are reused before fresh ones (so that a program freeing and
+            // allocating strings stays in the memory it has touched); `take_slow` serves them.
+            if fresh == self.fresh_end.get() || !self.narrowed.get().is_null() {
+                return None;
             }
-        } else if head.addr() & NARROWED == 0 {
-            // SAFETY: `head` is an untagged node of the free list (field invariant): a free block
-            // of this class, aligned to `align >= 8`, whose first word holds the next (possibly
-            // tagged) node.
+            // SAFETY: a fresh region that is not empty lies in a chunk (both ends are null only
+            // when it is empty), so `fresh` is not null. Saying so lets the compiler join this
+            // path with the free list's without testing the result again.
+            unsafe { core::hint::assert_unchecked(!fresh.is_null()) };
+            // SAFETY: `fresh..fresh_end` are whole blocks of one chunk and this one is not the
+            // last position, so `fresh + size` is at most `fresh_end`, inside or one past the
+            // chunk's blocks.
+            self.fresh.set(unsafe { fresh.add(self.size) });
+            fresh
+        } else {
+            // SAFETY: `head` is a node of the free list (field invariant): a free block of this
+            // class, aligned to `align >= 8`, whose first word holds the next node.
             let next = unsafe { head.cast::<*mut u8>().read() };
             self.free.set(next);
-            self.listed.set(self.listed.get() - 1);
             head
+        };
+        #[cfg(debug_assertions)]
+        self.mark(block, true);
+        // SAFETY: every block is inside a chunk, so it is not null.
+        Some(unsafe { NonNull::new_unchecked(block) })
+    }
+
+    /// Takes a block when [`take`](Self::take) found none at hand: from the narrowed list (with
+    /// the chunk's rights to the whole block), else from the fresh region, else from a chunk
+    /// that a reset put back in line, else (if `growable`) from a new chunk. (It serves the free
+    /// list too, for a caller that comes here first.)
+    ///
+    /// Must not be called on the [`upstream_marker`](Self::upstream_marker).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn take_slow<A: Allocator>(
+        &self,
+        growable: bool,
+        upstream: &A,
+    ) -> Result<NonNull<u8>, AllocError> {
+        debug_assert!(!self.is_upstream_marker());
+        let head = self.narrowed.get();
+        if (head.is_null() || !self.free.get().is_null())
+            && let Some(block) = self.take()
+        {
+            return Ok(block);
+        }
+        let block = if head.is_null() {
+            self.refill(growable, upstream)?
         } else {
-            self.pop_narrowed(head)
+            // SAFETY: `head` is a node of the narrowed list (field invariant): a free block of
+            // this class whose first word, which a narrowed pointer still covers, holds the next.
+            self.narrowed.set(unsafe { head.cast::<*mut u8>().read() });
+            // SAFETY: a free block of this class lies in one of its chunks, so it is not null.
+            self.full_access(unsafe { NonNull::new_unchecked(head) })
+                .as_ptr()
         };
         #[cfg(debug_assertions)]
         self.mark(block, true);
@@ -218,25 +292,8 @@ impl Class {
         Ok(unsafe { NonNull::new_unchecked(block) })
     }
 
-    /// [`pop`](Self::pop) of a node tagged `NARROWED`: its pointer may cover only part of the
-    /// block (at least the 8-byte link), so the block goes out with the chunk's own rights.
-    #[cold]
-    #[inline(never)]
-    fn pop_narrowed(&self, head: *mut u8) -> *mut u8 {
-        let node = head.map_addr(|a| a & !NARROWED);
-        // SAFETY: `node` is a node of the free list: a free block of this class whose first word
-        // holds the next node, and a narrowed pointer still covers that word.
-        let next = unsafe { node.cast::<*mut u8>().read() };
-        self.free.set(next);
-        self.listed.set(self.listed.get() - 1);
-        // SAFETY: a free block of this class lies in one of its chunks, so it is not null.
-        self.full_access(unsafe { NonNull::new_unchecked(node) })
-            .as_ptr()
-    }
-
-    /// The slow path of [`pop`](Self::pop): the free list and the fresh region are empty.
-    #[cold]
-    #[inline(never)]
+    /// The last resort of [`take_slow`](Self::take_slow): the free list and the fresh region are
+    /// empty.
     fn refill<A: Allocator>(&self, growable: bool, upstream: &A) -> Result<*mut u8, AllocError> {
         let chunk = self.carve_next.get();
         let chunk = if !chunk.is_null() {
@@ -347,7 +404,6 @@ impl Class {
                     self.free.set(block);
                 }
             }
-            self.listed.set(self.listed.get() + count);
             missing -= count;
         }
         Ok(())
@@ -357,10 +413,13 @@ impl Class {
     ///
     /// # Safety
     ///
-    /// - `block` is a live block of this class (handed out by [`pop`](Self::pop) and not freed
-    ///   since), and `layout` is the layout it is freed with.
-    /// - `block` may be used to access `layout.size()` bytes (the caller's own rights to the
-    ///   block; a caller may have narrowed them from the whole block to its size).
+    /// - `block` is a live block of this class (handed out by [`take`](Self::take) or
+    ///   [`take_slow`](Self::take_slow) and not freed since), and `layout` is the layout it is
+    ///   freed with.
+    /// - `block` may be used to access the whole block (`size` bytes). A caller that frees with
+    ///   less than the block size may hold a pointer narrowed to that size (allocator-api2's
+    ///   `Box<u8, A>` does): it passes [`full_access`](Self::full_access) of it instead, so that
+    ///   the block is handed out again with the rights to all of it.
     ///
     /// Debug builds check the first point and panic, naming `block` and `layout`, if it does not
     /// hold.
@@ -368,25 +427,37 @@ impl Class {
     pub(super) unsafe fn push(&self, block: NonNull<u8>, layout: Layout) {
         #[cfg(debug_assertions)]
         self.check_live(block, layout);
-        // A caller that frees with less than the block size may hold a pointer narrowed to that
-        // size (allocator-api2's `Box<u8, A>` does). The link is written through it only if it
-        // covers the link; either way the node is tagged, so that `pop` rebuilds the pointer
-        // from the chunk's own before handing the whole block out again (often never: a block
-        // freed at the end of a run costs nothing more).
-        let (block, tag) = if layout.size() >= self.size {
-            (block, 0)
-        } else if layout.size() >= size_of::<*mut u8>() {
-            (block, NARROWED)
-        } else {
-            (self.full_access(block), 0)
-        };
+        #[cfg(not(debug_assertions))]
+        let _ = layout;
         // SAFETY: the caller guarantees `block` is a live block of this class: `size >= 8` bytes,
-        // aligned to `align >= 8`, which it no longer uses; `block` may access the first word
-        // (it covers `layout.size() >= 8` bytes, or all of them after `full_access`). It becomes
-        // a free-list node.
+        // aligned to `align >= 8`, which it no longer uses and may access whole. It becomes a
+        // free-list node.
         unsafe { block.as_ptr().cast::<*mut u8>().write(self.free.get()) };
-        self.free.set(block.as_ptr().map_addr(|a| a | tag));
-        self.listed.set(self.listed.get() + 1);
+        self.free.set(block.as_ptr());
+        #[cfg(debug_assertions)]
+        self.mark(block.as_ptr(), false);
+    }
+
+    /// Returns a live block that its caller frees with a layout smaller than the block to the
+    /// narrowed list, through the caller's pointer, which may cover only `layout.size()` bytes.
+    ///
+    /// # Safety
+    ///
+    /// - `block` is a live block of this class, and `layout` is the layout it is freed with.
+    /// - `layout.size()` is at least 8 (the size of a link), and `block` may be used to access
+    ///   that many bytes.
+    ///
+    /// Debug builds check the first point as [`push`](Self::push) does.
+    #[inline(always)]
+    pub(super) unsafe fn push_narrowed(&self, block: NonNull<u8>, layout: Layout) {
+        #[cfg(debug_assertions)]
+        self.check_live(block, layout);
+        debug_assert!(layout.size() >= size_of::<*mut u8>());
+        // SAFETY: the caller guarantees `block` is a live block of this class, aligned to
+        // `align >= 8`, which it no longer uses, and that `block` covers at least the first 8
+        // bytes: the link. It becomes a node of the narrowed list.
+        unsafe { block.as_ptr().cast::<*mut u8>().write(self.narrowed.get()) };
+        self.narrowed.set(block.as_ptr());
         #[cfg(debug_assertions)]
         self.mark(block.as_ptr(), false);
     }
@@ -420,10 +491,10 @@ impl Class {
     /// Makes every block free at once and puts every chunk back in line to be carved.
     pub(super) fn reset(&mut self) {
         self.free.set(ptr::null_mut());
+        self.narrowed.set(ptr::null_mut());
         self.fresh.set(ptr::null_mut());
         self.fresh_end.set(ptr::null_mut());
         self.carve_next.set(self.chunks.get());
-        self.listed.set(0);
         self.uncarved.set(self.capacity.get());
         #[cfg(debug_assertions)]
         for chunk in self.chunk_iter() {
@@ -545,32 +616,35 @@ impl Class {
         assert_eq!(chunks, self.chunk_count.get(), "{size}: chunk count");
 
         let mut free = 0;
-        let mut link = self.free.get();
-        while !link.is_null() {
-            let node = link.map_addr(|a| a & !NARROWED);
-            let (_, _, at_start) = self
-                .locate(node.addr())
-                .unwrap_or_else(|| panic!("{size}: free node {node:p} outside every chunk"));
-            assert!(
-                at_start,
-                "{size}: free node {node:p} not at a block boundary"
-            );
-            assert_eq!(node.addr() % self.align, 0, "{size}: free node misaligned");
-            #[cfg(debug_assertions)]
-            {
-                let (chunk, index, _) = self.locate(node.addr()).unwrap();
-                // SAFETY: `locate` found `node` in block `index` of `chunk`.
-                let word = unsafe { bit_word(chunk, index).read() };
-                assert_eq!(
-                    word & (1 << (index % WORD_BITS)),
-                    0,
-                    "{size}: free node marked live"
+        for head in [&self.free, &self.narrowed] {
+            let mut link = head.get();
+            while !link.is_null() {
+                let node = link;
+                let (_, _, at_start) = self
+                    .locate(node.addr())
+                    .unwrap_or_else(|| panic!("{size}: free node {node:p} outside every chunk"));
+                assert!(
+                    at_start,
+                    "{size}: free node {node:p} not at a block boundary"
                 );
+                assert_eq!(node.addr() % self.align, 0, "{size}: free node misaligned");
+                #[cfg(debug_assertions)]
+                {
+                    let (chunk, index, _) = self.locate(node.addr()).unwrap();
+                    // SAFETY: `locate` found `node` in block `index` of `chunk`.
+                    let word = unsafe { bit_word(chunk, index).read() };
+                    assert_eq!(
+                        word & (1 << (index % WORD_BITS)),
+                        0,
+                        "{size}: free node marked live"
+                    );
+                }
+                free += 1;
+                assert!(free <= capacity, "{size}: the free lists have a cycle");
+                // SAFETY: `node` is a node of one of the lists, whose first word holds the next
+                // one.
+                link = unsafe { node.cast::<*mut u8>().read() };
             }
-            free += 1;
-            assert!(free <= capacity, "{size}: the free list has a cycle");
-            // SAFETY: `node` is a free-list node, whose first word holds the next one.
-            link = unsafe { node.cast::<*mut u8>().read() };
         }
 
         let (fresh, end) = (self.fresh.get(), self.fresh_end.get());
@@ -587,7 +661,7 @@ impl Class {
                 chunk = (*chunk).next;
             }
         }
-        assert_eq!(free, self.listed.get(), "{size}: free-list length");
+        assert_eq!(free, self.listed(), "{size}: free-list length");
         assert_eq!(uncarved, self.uncarved.get(), "{size}: uncarved blocks");
         assert_eq!(fresh_blocks, self.fresh_left(), "{size}: fresh blocks");
         assert!(
