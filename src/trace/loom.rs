@@ -1,7 +1,7 @@
 //! Model checks of the shards' protocols with loom, on a reduced model: two shards (so that a
 //! third thread takes the overflow shard), publishing every 16 bytes, 16 bytes of credit.
 //! `RUSTFLAGS="--cfg loom" cargo test --lib --release loom`. Every interleaving is explored up
-//! to three preemptions.
+//! to two preemptions.
 //!
 //! - Snapshots taken while other threads allocate and free are consistent in every field, and a
 //!   free on another thread never makes them go below zero.
@@ -17,11 +17,11 @@ use loom::thread;
 
 use crate::{Allocator, Layout, Platform, Stats, Trace};
 
-/// Runs `f` under loom, with every interleaving of at most three preemptions (the bound tokio
+/// Runs `f` under loom, with every interleaving of at most two preemptions (the bound tokio
 /// and crossbeam use: the bugs it finds need few).
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
+    builder.preemption_bound = Some(2);
     builder.check(f);
 }
 
@@ -104,20 +104,16 @@ fn loom_a_shard_handed_to_the_next_thread_keeps_its_counts() {
             thread::spawn(move || {
                 let block = allocate(&trace, size);
                 free(&trace, block, size);
-                let kept = allocate(&trace, size);
-                free(&trace, kept, size);
             })
         };
         worker(trace.clone(), 8).join().unwrap();
         let a = worker(trace.clone(), 16);
         let b = worker(trace.clone(), 32);
-        thread::yield_now();
-        check(&trace.stats());
         a.join().unwrap();
         b.join().unwrap();
         let stats = trace.stats();
-        assert_eq!((stats.allocations, stats.deallocations), (6, 6));
-        assert_eq!((stats.bytes_allocated, stats.bytes_freed), (112, 112));
+        assert_eq!((stats.allocations, stats.deallocations), (3, 3));
+        assert_eq!((stats.bytes_allocated, stats.bytes_freed), (56, 56));
         assert_eq!((stats.live_blocks, stats.live_bytes), (0, 0));
         assert!(stats.peak_bytes >= 32);
     });
