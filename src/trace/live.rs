@@ -221,8 +221,7 @@ impl Live {
         if !fits(record) {
             return Some(Err((record, self.backtraces.get(&address).cloned())));
         }
-        entry.remove();
-        if Packed::of(record).is_none() {
+        if entry.remove() == Packed::BIG {
             self.big.remove(&address);
         }
         let backtrace = if self.backtraces.is_empty() {
