@@ -143,6 +143,52 @@ impl Account {
         self.trace.limit()
     }
 
+    /// Counts `bytes` of memory obtained elsewhere against this account, as one live block: an
+    /// arena's chunk, say, so that scratch memory shows in [`report`] and under the budget. A
+    /// charge past the budget is refused with [`AllocError`] (counted as a failure), and nothing
+    /// is counted. Each charge is given back with [`uncharge`](Self::uncharge) of the same size.
+    /// Registers the account. Zero bytes count nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError`] if the budget cannot cover `bytes`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use allockit::subsystem::Account;
+    ///
+    /// static SCRATCH: Account = Account::new("charged-scratch");
+    /// SCRATCH.set_budget(Some(64 * 1024));
+    /// SCRATCH.charge(48 * 1024)?;
+    /// assert_eq!((SCRATCH.stats().live_blocks, SCRATCH.stats().live_bytes), (1, 48 * 1024));
+    /// assert!(SCRATCH.charge(32 * 1024).is_err()); // past the budget
+    /// SCRATCH.uncharge(48 * 1024);
+    /// assert_eq!(SCRATCH.stats().live_bytes, 0);
+    /// # Ok::<(), allockit::AllocError>(())
+    /// ```
+    pub fn charge(&'static self, bytes: usize) -> Result<(), AllocError> {
+        self.register();
+        self.trace.charge(bytes)
+    }
+
+    /// Gives back a [`charge`](Self::charge) of `bytes`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use allockit::subsystem::Account;
+    ///
+    /// static POOLED: Account = Account::new("charged-pool");
+    /// POOLED.charge(4096)?;
+    /// POOLED.uncharge(4096);
+    /// assert_eq!((POOLED.stats().allocations, POOLED.stats().deallocations), (1, 1));
+    /// # Ok::<(), allockit::AllocError>(())
+    /// ```
+    pub fn uncharge(&self, bytes: usize) {
+        self.trace.uncharge(bytes);
+    }
+
     /// Adds the account to the registry, so that [`report`] lists it. Handles and
     /// [`Subsystem::allocator`] do this on their own; calling it again does nothing.
     ///

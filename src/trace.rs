@@ -416,6 +416,26 @@ impl<A> Trace<A> {
         })
     }
 
+    /// Counts `bytes` obtained outside the inner allocator as one live block (an arena's chunk
+    /// charged to an account), under the limit: `Err` (a failure counted) if it cannot cover
+    /// them. Not recorded at the tracking level. Zero bytes count nothing.
+    pub(crate) fn charge(&self, bytes: usize) -> Result<(), AllocError> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        let writer = self.shards.writer();
+        let _reservation = writer.reserve(bytes)?;
+        writer.allocated(bytes);
+        Ok(())
+    }
+
+    /// Gives back a [`charge`](Self::charge) of `bytes`.
+    pub(crate) fn uncharge(&self, bytes: usize) {
+        if bytes != 0 {
+            self.shards.writer().freed(bytes);
+        }
+    }
+
     /// Without `std` there are no backtraces.
     #[cfg(not(feature = "std"))]
     #[inline(always)]
