@@ -25,6 +25,7 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use crate::sync::{Mutex, const_fn_unless_loom};
+use crate::trace::live::{self, Live, Record, Taken};
 use crate::{AllocError, Allocator, Layout};
 
 /// When a [`Failing`] allocator refuses a request. Requests are numbered from 0 (see the
@@ -125,6 +126,11 @@ pub struct Failing<A> {
     inner: A,
     /// The policy and the counts, under one lock so that numbering and budget agree.
     state: Mutex<State>,
+    /// The blocks whose returned length passes their requested size, with that size: a caller
+    /// may free such a block with any size up to its length (hashbrown does, over a `Slab`), and
+    /// the live count must take off what was admitted. Blocks of exactly their size need no
+    /// record. A table of `Trace`'s, with its lock of its own (it grows outside the lock).
+    slack: Mutex<Live>,
 }
 
 /// Everything `Failing` keeps under its lock.
@@ -136,7 +142,8 @@ struct State {
     failures: usize,
     /// The number of the first refused request.
     first_failure: Option<usize>,
-    /// Bytes allocated or grown minus bytes freed or shrunk, by the callers' layouts.
+    /// Bytes admitted (allocated or grown) and not yet taken off (freed or shrunk), by the sizes
+    /// requested: exact whatever sizes the frees pass (see `Failing::slack`).
     live_bytes: usize,
 }
 
@@ -196,6 +203,7 @@ impl<A> Failing<A> {
                     first_failure: None,
                     live_bytes: 0,
                 }),
+                slack: Mutex::new(Live::new()),
             }
         }
     }
@@ -316,10 +324,49 @@ impl<A> Failing<A> {
         call().inspect_err(|_| self.remove_live(extra))
     }
 
+    /// Adds `bytes` to the live count, with no request (see `resize`).
+    fn add_live(&self, bytes: usize) {
+        let mut state = self.state.lock();
+        state.live_bytes = state.live_bytes.saturating_add(bytes);
+    }
+
     /// Takes `bytes` off the live count.
     fn remove_live(&self, bytes: usize) {
         let mut state = self.state.lock();
         state.live_bytes = state.live_bytes.saturating_sub(bytes);
+    }
+
+    /// Remembers what a block with slack was admitted as (see `Failing::slack`). If the
+    /// bookkeeping memory runs out, the block goes unremembered, and a free of it with more than
+    /// its size counts that much more.
+    fn note(&self, block: NonNull<[u8]>, layout: Layout) {
+        if block.len() > layout.size() {
+            let taken = Taken {
+                record: Record::new(layout.size(), block.len(), layout.align()),
+                backtrace: None,
+            };
+            let _ = live::insert(&self.slack, block.cast::<u8>().as_ptr().addr(), taken);
+        }
+    }
+
+    /// What the block at `ptr`, given back with `layout`, was admitted as, with its record
+    /// taken out (to put back with [`keep`](Self::keep) if the call then fails).
+    fn admitted(&self, ptr: NonNull<u8>, layout: Layout) -> (usize, Option<Taken>) {
+        let mut slack = self.slack.lock();
+        if slack.len() == 0 {
+            return (layout.size(), None);
+        }
+        match slack.take_if(ptr.as_ptr().addr(), |_| true) {
+            Some(Ok(taken)) => (taken.record.size(), Some(taken)),
+            _ => (layout.size(), None),
+        }
+    }
+
+    /// Puts back a record [`admitted`](Self::admitted) took out, for a call that failed.
+    fn keep(&self, ptr: NonNull<u8>, taken: Option<Taken>) {
+        if let Some(taken) = taken {
+            let _ = live::insert(&self.slack, ptr.as_ptr().addr(), taken);
+        }
     }
 }
 
@@ -331,21 +378,28 @@ impl<A> Failing<A> {
 // being grown as it was.
 unsafe impl<A: Allocator> Allocator for Failing<A> {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        self.request(layout.size(), false, layout.size() != 0, || {
+        let block = self.request(layout.size(), false, layout.size() != 0, || {
             self.inner.allocate(layout)
-        })
+        })?;
+        self.note(block, layout);
+        Ok(block)
     }
 
     fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        self.request(layout.size(), false, layout.size() != 0, || {
+        let block = self.request(layout.size(), false, layout.size() != 0, || {
             self.inner.allocate_zeroed(layout)
-        })
+        })?;
+        self.note(block, layout);
+        Ok(block)
     }
 
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        self.remove_live(layout.size());
+        let (admitted, _record) = self.admitted(ptr, layout);
         // SAFETY: the caller's guarantees: `ptr` is a block of `inner` that `layout` fits.
-        unsafe { self.inner.deallocate(ptr, layout) }
+        unsafe { self.inner.deallocate(ptr, layout) };
+        // Taken off once the inner allocator holds the block no more, so that a budget never
+        // lets another request in while it still does.
+        self.remove_live(admitted);
     }
 
     unsafe fn grow(
@@ -354,11 +408,12 @@ unsafe impl<A: Allocator> Allocator for Failing<A> {
         old_layout: Layout,
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        let extra = new_layout.size() - old_layout.size();
-        self.request(extra, true, new_layout.size() != 0, || {
-            // SAFETY: the caller's guarantees for `grow`, passed on to the allocator of the block.
-            unsafe { self.inner.grow(ptr, old_layout, new_layout) }
-        })
+        // SAFETY: the caller's guarantees for `grow`, passed on to the allocator of the block.
+        unsafe {
+            self.resize(ptr, old_layout, new_layout, |inner| {
+                inner.grow(ptr, old_layout, new_layout)
+            })
+        }
     }
 
     unsafe fn grow_zeroed(
@@ -367,11 +422,12 @@ unsafe impl<A: Allocator> Allocator for Failing<A> {
         old_layout: Layout,
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        let extra = new_layout.size() - old_layout.size();
-        self.request(extra, true, new_layout.size() != 0, || {
-            // SAFETY: as for `grow`.
-            unsafe { self.inner.grow_zeroed(ptr, old_layout, new_layout) }
-        })
+        // SAFETY: as for `grow`.
+        unsafe {
+            self.resize(ptr, old_layout, new_layout, |inner| {
+                inner.grow_zeroed(ptr, old_layout, new_layout)
+            })
+        }
     }
 
     unsafe fn shrink(
@@ -380,10 +436,53 @@ unsafe impl<A: Allocator> Allocator for Failing<A> {
         old_layout: Layout,
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: the caller's guarantees for `shrink`, passed on.
-        let block = unsafe { self.inner.shrink(ptr, old_layout, new_layout) }?;
-        self.remove_live(old_layout.size() - new_layout.size());
-        Ok(block)
+        // SAFETY: as for `grow`.
+        unsafe {
+            self.resize(ptr, old_layout, new_layout, |inner| {
+                inner.shrink(ptr, old_layout, new_layout)
+            })
+        }
+    }
+}
+
+impl<A: Allocator> Failing<A> {
+    /// A grow or shrink of the block at `ptr` from `old` to `new`, made by `call`: a rise over
+    /// what the block was admitted as is a numbered request (refused by the policy, or not); a
+    /// fall comes off the live count once the inner allocator is done.
+    ///
+    /// # Safety
+    ///
+    /// `call` is sound to make: the contract of the resizing method it makes, for `ptr`, `old`
+    /// and `new`.
+    unsafe fn resize(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+        call: impl FnOnce(&A) -> Result<NonNull<[u8]>, AllocError>,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        let (admitted, record) = self.admitted(ptr, old);
+        let result = if new.size() > old.size() {
+            // A grow: numbered, and so refusable.
+            self.request(new.size() - admitted, true, true, || call(&self.inner))
+        } else if new.size() > admitted {
+            // A shrink from the block's length to above what was asked for: a rise, but no
+            // request for memory.
+            call(&self.inner).inspect(|_| self.add_live(new.size() - admitted))
+        } else {
+            call(&self.inner).inspect(|_| self.remove_live(admitted - new.size()))
+        };
+        match result {
+            Ok(block) => {
+                drop(record);
+                self.note(block, new);
+                Ok(block)
+            }
+            Err(AllocError) => {
+                self.keep(ptr, record);
+                Err(AllocError)
+            }
+        }
     }
 }
 

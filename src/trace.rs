@@ -81,7 +81,7 @@ use shards::{Shards, TRACKING, Writer};
 
 mod global;
 mod index;
-mod live;
+pub(crate) mod live;
 #[cfg(all(test, loom))]
 mod loom;
 mod report;

@@ -276,6 +276,39 @@ fn a_budget_caps_live_bytes_and_frees_give_room_back() {
     assert_eq!(failing.stats().live_bytes, 0);
 }
 
+/// A budget used to take off what a free passed, which may be the block's returned length rather
+/// than what was admitted (hashbrown frees that way over a `Slab`), and so drifted lenient. It
+/// takes off what was admitted, whatever size in the fit range the free, grow or shrink passes.
+#[test]
+fn a_budget_counts_what_was_admitted_whatever_size_the_caller_gives_back() {
+    let slab = SlabBuilder::new().classes(&[32, 64]).build();
+    let failing = Failing::new(&slab, Policy::Budget(50));
+    let a = failing.allocate(layout(20)).unwrap();
+    let b = failing.allocate(layout(20)).unwrap();
+    assert_eq!((a.len(), failing.stats().live_bytes), (32, 40));
+    // SAFETY: `a` is live; 32 is its returned length, within its fit range.
+    unsafe { failing.deallocate(a.cast(), layout(32)) };
+    assert_eq!(
+        failing.stats().live_bytes,
+        20,
+        "the 20 admitted, not the 32 given back"
+    );
+    // 20 live: 40 more would pass 50.
+    assert_eq!(failing.allocate(layout(40)), Err(AllocError));
+    // A shrink from the returned length to above the size asked for rises, and a grow from the
+    // returned length counts from what was admitted.
+    // SAFETY: `b` is live (20 asked, 32 long): 32 fits, and 24 <= 32.
+    let b = unsafe { failing.shrink(b.cast(), layout(32), layout(24)) }.unwrap();
+    assert_eq!(failing.stats().live_bytes, 24);
+    // SAFETY: live with 24 (its block is 32 long); 50 > 32.
+    let b = unsafe { failing.grow(b.cast(), layout(32), layout(50)) }.unwrap();
+    assert_eq!(failing.stats().live_bytes, 50);
+    // SAFETY: live with 50 (its block is 64 long); freed with its length.
+    unsafe { failing.deallocate(b.cast(), layout(b.len())) };
+    assert_eq!(failing.stats().live_bytes, 0);
+    assert_eq!(slab.stats().live_blocks(), 0);
+}
+
 #[test]
 fn grows_fail_and_allocations_do_not() {
     let failing = Failing::new(Platform, Policy::Grows);

@@ -32,7 +32,7 @@ type Table<V> = hashbrown::HashMap<usize, V, AddressHash, Bookkeeping>;
 
 /// What a tracking trace knows of a live block, apart from its backtrace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Record {
+pub(crate) struct Record {
     /// The size it was requested with (or last grown or shrunk to).
     size: usize,
     /// The returned length minus `size`, or `u32::MAX` if it does not fit below that: then the
@@ -46,7 +46,7 @@ pub(super) struct Record {
 impl Record {
     /// The record of a block requested with `size` and `align` whose returned length is `len`.
     #[inline]
-    pub(super) fn new(size: usize, len: usize, align: usize) -> Self {
+    pub(crate) fn new(size: usize, len: usize, align: usize) -> Self {
         debug_assert!(align.is_power_of_two() && len >= size);
         Self {
             size,
@@ -58,7 +58,7 @@ impl Record {
 
     /// The size it was requested with.
     #[inline]
-    pub(super) fn size(self) -> usize {
+    pub(crate) fn size(self) -> usize {
         self.size
     }
 
