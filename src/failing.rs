@@ -474,7 +474,8 @@ impl<A: Allocator> Failing<A> {
         };
         match result {
             Ok(block) => {
-                drop(record);
+                // The old record is done with: its block is resized (it holds no backtrace).
+                let _ = record;
                 self.note(block, new);
                 Ok(block)
             }
