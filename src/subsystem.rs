@@ -25,8 +25,9 @@
 //!
 //! Accounts are `Sync`: threads may allocate in several subsystems at once, and the counts are
 //! exact when they join. Each call costs what a counters-level `Trace` costs (plain loads and
-//! stores on the thread that allocated first, a small lock on the others, and a lock for every
-//! call while a budget is set) plus one relaxed load to see whether the account is registered.
+//! stores in the calling thread's own shard of counters, on every thread; under a budget, a few
+//! more, and a lock every few KiB: see [`Trace`]'s module docs for the peaks and the budget under
+//! threads) plus one relaxed load to see whether the account is registered.
 
 use core::fmt;
 use core::marker::PhantomData;

@@ -604,11 +604,11 @@ struct Sent(NonNull<u8>);
 unsafe impl Send for Sent {}
 
 #[test]
-fn blocks_may_cross_between_the_owning_thread_and_the_others() {
-    // The first thread to allocate owns the lock-free counters; the others take the lock. Blocks
-    // freed on the other side, and peaks over both, must still add up.
+fn blocks_may_cross_between_threads() {
+    // Each thread counts in a shard of its own. Blocks freed in another shard than the one they
+    // were allocated in, and peaks over both, must still add up.
     let trace = Trace::new(Platform);
-    let mine = Sent(alloc(&trace, layout(100, 8))); // this thread becomes the owner
+    let mine = Sent(alloc(&trace, layout(100, 8)));
     let shared = &trace;
     let (theirs, theirs_peak) = std::thread::scope(|s| {
         s.spawn(move || {
@@ -629,21 +629,21 @@ fn blocks_may_cross_between_the_owning_thread_and_the_others() {
         (2, 1, 1, 50)
     );
     assert_eq!((s.peak_blocks, s.peak_bytes), (2, 150));
-    // A limit sends the owner through the lock too, where it is checked.
+    // Under a limit every call checks it.
     trace.set_limit(Some(60));
     assert_eq!(trace.allocate(layout(20, 8)), Err(AllocError));
     trace.set_limit(None);
-    // SAFETY: `theirs` is live with (50, 8); the owner frees it.
+    // SAFETY: `theirs` is live with (50, 8); this thread frees it.
     unsafe { trace.deallocate(theirs.0, layout(50, 8)) };
     let s = trace.stats();
     assert_eq!((s.live_blocks, s.live_bytes, s.failures), (0, 0, 1));
     assert!(trace.check_leaks().is_ok());
 }
 
-/// The owner leaves the peak of a run of its allocations for its next free to record. A free on
+/// A shard leaves the peak of a run of its allocations for its next free to record. A free on
 /// another thread before that, and a snapshot, must still see the peak.
 #[test]
-fn a_peak_the_owner_has_not_recorded_yet_survives_a_free_on_another_thread() {
+fn a_peak_not_recorded_yet_survives_a_free_on_another_thread() {
     let trace = Trace::new(Platform);
     let l = layout(40, 8);
     let mut blocks: Vec<Sent> = (0..3).map(|_| Sent(alloc(&trace, l))).collect();
@@ -659,7 +659,7 @@ fn a_peak_the_owner_has_not_recorded_yet_survives_a_free_on_another_thread() {
         });
     });
     for block in blocks {
-        // SAFETY: live with `l`, freed once, by the owner.
+        // SAFETY: live with `l`, freed once, on this thread.
         unsafe { trace.deallocate(block.0, l) };
     }
     let s = trace.stats();
@@ -667,13 +667,12 @@ fn a_peak_the_owner_has_not_recorded_yet_survives_a_free_on_another_thread() {
     assert_eq!((s.peak_blocks, s.peak_bytes), (3, 120));
 }
 
-/// Under a limit the owner's allocations go through the lock, where the limit is checked, but its
-/// frees stay on the fast path: they must count, and make room at once.
+/// Under a limit, frees must count, and make room at once.
 #[test]
-fn the_owners_frees_under_a_limit_count_and_make_room() {
+fn frees_under_a_limit_count_and_make_room() {
     let inner = Trace::new(Platform);
     let trace = Trace::new(&inner);
-    let a = alloc(&trace, layout(80, 8)); // this thread becomes the owner
+    let a = alloc(&trace, layout(80, 8)); // counted before the limit is set
     trace.set_limit(Some(100));
     assert_eq!(trace.allocate(layout(40, 8)), Err(AllocError));
     // SAFETY: `a` is live with (80, 8), freed once.
