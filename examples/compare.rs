@@ -46,9 +46,9 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use workloads::{
-    ArenaBoxed, ArenaStr, BumpScopeBoxed, BumpScopeStr, MimallocBoxed, MiniList, MiniListStr,
-    PlatformBoxed, PlatformRef, RawBump, SlabPooled, SlabStr, Strategy, SubsystemVm, TracedArena,
-    TracedPlatform, TrackedPlatform,
+    ArenaBoxed, ArenaLeaked, ArenaStr, BumpScopeBoxed, BumpScopeStr, MimallocBoxed, MiniList,
+    MiniListStr, PlatformBoxed, PlatformRef, RawBump, SlabPooled, SlabStr, Strategy, SubsystemVm,
+    TracedArena, TracedArenaStr, TracedPlatform, TrackedPlatform,
 };
 
 /// The inputs every strategy shares in one run.
@@ -165,6 +165,9 @@ fn main() {
             row::<MiniListStr>(w, "`&str` (leaked into the list)"),
             row::<TracedPlatform>(w, "`Box<str, &Trace<Platform>>`").vs(&["platform_ref"]),
             row::<TracedArena>(w, "`Box<str, &Trace<Arena>>`").vs(&["arena"]),
+            row::<ArenaLeaked>(w, "`&str` (leaked `Box<str, &Arena>`)"),
+            row::<TracedArenaStr>(w, "`&str` (leaked `Box<str, &Trace<Arena>>`)")
+                .vs(&["arena_leaked"]),
             row::<TrackedPlatform>(w, "`Box<str, &Trace<&Platform>>`").vs(&["platform_ref"]),
             row::<SubsystemVm>(w, "`Box<str, subsystem::Vm>`"),
         ],

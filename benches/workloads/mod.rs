@@ -583,3 +583,48 @@ pub fn scope<S: Scope>(allocations: u64) -> u64 {
         sum
     })
 }
+
+/// An allockit `Arena` with `&str` keys copied through the allocator interface and leaked into
+/// the arena (`Box::leak` of `strdup_in`): the baseline of `trace_arena_str`, which does the same
+/// through a trace.
+pub struct ArenaLeaked;
+
+impl Strategy for ArenaLeaked {
+    const NAME: &'static str = "arena_leaked";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = Arena;
+    type Alloc<'a> = &'a Arena;
+    type Key<'a> = &'a str;
+
+    fn owner() -> Arena {
+        Arena::new()
+    }
+    fn alloc(owner: &Arena) -> &Arena {
+        owner
+    }
+    fn key<'a>(owner: &'a Arena, s: &str) -> &'a str {
+        Box::leak(strdup_in(s, owner))
+    }
+}
+
+/// A counters-level `Trace` over an `Arena`, with `&str` keys leaked through it: a second code
+/// layout for the trace's cost over the arena (no `Box` drop per key, a different map type).
+pub struct TracedArenaStr;
+
+impl Strategy for TracedArenaStr {
+    const NAME: &'static str = "trace_arena_str";
+    const FREES_EACH_BLOCK: bool = false;
+    type Owner = Trace<Arena>;
+    type Alloc<'a> = &'a Trace<Arena>;
+    type Key<'a> = &'a str;
+
+    fn owner() -> Trace<Arena> {
+        Trace::new(Arena::new())
+    }
+    fn alloc(owner: &Trace<Arena>) -> &Trace<Arena> {
+        owner
+    }
+    fn key<'a>(owner: &'a Trace<Arena>, s: &str) -> &'a str {
+        Box::leak(strdup_in(s, owner))
+    }
+}
