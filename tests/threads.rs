@@ -202,7 +202,7 @@ fn check_snapshot(s: &Stats, seen: &mut (usize, usize)) {
 
 #[test]
 fn counts_are_exact_and_every_snapshot_consistent_at_2_4_and_8_threads() {
-    let ops = scaled(30_000, 60);
+    let ops = scaled(30_000, 24);
     for level in [Level::Counters, Level::Tracking] {
         for threads in THREADS {
             let trace = Trace::with_level(Platform, level);
@@ -274,8 +274,8 @@ fn counts_are_exact_and_every_snapshot_consistent_at_2_4_and_8_threads() {
 
 #[test]
 fn a_limit_is_never_exceeded_at_2_4_and_8_threads() {
-    let ops = scaled(20_000, 60);
-    let limit = scaled(64 * 1024, 16 * 1024);
+    let ops = scaled(20_000, 30);
+    let limit = scaled(64 * 1024, 8 * 1024);
     for level in [Level::Counters, Level::Tracking] {
         for threads in THREADS {
             let inner = Summing::default();
@@ -317,7 +317,7 @@ fn an_account_used_from_a_pool_of_threads_that_come_and_go() {
     // More threads over time than a trace has shards: every exiting thread gives its shard back,
     // and blocks cross from one generation of threads to the next.
     let generations = scaled(40, 3);
-    let per_thread = scaled(300, 20);
+    let per_thread = scaled(300, 10);
     let before = POOL_ACCOUNT.stats();
     let mut handed_on: Vec<Sent> = Vec::new();
     let mut expected = (0usize, 0usize);
