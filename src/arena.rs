@@ -45,8 +45,10 @@ mod chunks;
 mod scope;
 mod typed;
 
-use chunks::Chunks;
+use chunks::{Account, Chunks};
 pub use scope::with_arena;
+#[cfg(not(loom))]
+pub use scope::with_arena_in;
 
 /// A bump-allocating arena: fast allocation, freeing all at once.
 ///
@@ -240,7 +242,7 @@ impl Arena {
     /// assert_eq!(arena.stats().chunks, 1);
     /// ```
     pub fn new() -> Self {
-        Self::from_chunks(Chunks::new())
+        Self::from_chunks(Chunks::new(None))
     }
 
     /// Creates an arena whose first chunk holds at least `bytes` bytes: the C design's
@@ -281,10 +283,76 @@ impl Arena {
     /// assert!(Arena::try_with_capacity(usize::MAX).is_err());
     /// ```
     pub fn try_with_capacity(bytes: usize) -> Result<Self, AllocError> {
+        Self::try_with_room(bytes, None)
+    }
+
+    /// Creates an empty arena whose chunks are charged to `account`, so that its memory shows in
+    /// that subsystem's live and peak bytes and in [`subsystem::report`](crate::subsystem::report),
+    /// and counts against its [budget](Account::set_budget).
+    ///
+    /// What is charged is chunk memory, not blocks: each chunk the arena reserves is one live
+    /// block of the account, of the chunk's usable bytes (the arena's
+    /// [`capacity`](ArenaStats::capacity) counts the same bytes; bumpalo's footer of six words per
+    /// chunk is not counted). The charge is made before the chunk is taken and is exact: the arena
+    /// works out the size the chunk will have, and the budget is asked for that, so a budget
+    /// refuses a chunk only if that chunk would take the account past it. A refused chunk makes
+    /// the request that needed it fail with [`AllocError`], and nothing else changes: the blocks
+    /// already handed out, the stats, and the account's figures but its failure count stay as
+    /// they were, and a later request that fits the current chunk still succeeds.
+    ///
+    /// Chunks are given back to the account when they go back to the global allocator: all of
+    /// them when the arena is dropped or [`reset_and_shrink`](Self::reset_and_shrink) is called,
+    /// all but the one kept by a [`reset`](Self::reset). The chunk a reset keeps stays charged:
+    /// the arena still holds it. If a reset replaces the chunks by one larger chunk, the account
+    /// is charged for it before the old one goes (both are held for that moment); if the budget
+    /// refuses it, the reset keeps the newest chunk instead.
+    ///
+    /// The arena's own [limit](Self::set_limit) is separate and unchanged: it caps the bytes
+    /// handed out in blocks, while the account's budget caps the chunk memory reserved.
+    ///
+    /// The account is [registered](Account::register), so the report lists it from now on.
+    /// [`with_arena_in`] is the same for a `with_arena` scope.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use allockit::subsystem::{self, Account};
+    /// use allockit::{AllocError, Arena, Vec};
+    ///
+    /// static REQUESTS: Account = Account::new("requests");
+    ///
+    /// let mut arena = Arena::with_account(&REQUESTS);
+    /// let mut ids: Vec<u64, &Arena> = Vec::with_capacity_in(1000, &arena);
+    /// ids.extend(0..1000);
+    /// // The arena's chunks are the account's live bytes, one live block per chunk.
+    /// let stats = REQUESTS.stats();
+    /// assert_eq!(stats.live_bytes, arena.stats().capacity);
+    /// assert_eq!(stats.live_blocks, arena.stats().chunks);
+    /// assert!(subsystem::report().to_string().contains("requests"));
+    ///
+    /// // A budget refuses the next chunk, and the arena answers `AllocError`.
+    /// REQUESTS.set_budget(Some(stats.live_bytes));
+    /// assert_eq!(ids.try_reserve(10_000).map_err(|_| AllocError), Err(AllocError));
+    /// assert_eq!(ids.len(), 1000);
+    ///
+    /// drop(ids);
+    /// arena.reset(); // the chunk kept stays charged
+    /// assert_eq!(REQUESTS.stats().live_bytes, arena.stats().capacity);
+    /// drop(arena);
+    /// assert_eq!(REQUESTS.stats().live_bytes, 0);
+    /// ```
+    #[cfg(not(loom))]
+    pub fn with_account(account: &'static Account) -> Self {
+        account.register();
+        Self::from_chunks(Chunks::new(Some(account)))
+    }
+
+    /// An arena charged to `account` (if any) whose first chunk holds at least `bytes` bytes.
+    fn try_with_room(bytes: usize, account: Option<&'static Account>) -> Result<Self, AllocError> {
         if bytes > isize::MAX as usize {
             return Err(AllocError);
         }
-        Chunks::with_room(bytes).map(Self::from_chunks)
+        Chunks::with_room(bytes, account).map(Self::from_chunks)
     }
 
     fn from_chunks(chunks: Chunks) -> Self {
@@ -338,6 +406,24 @@ impl Arena {
     /// ```
     pub fn limit(&self) -> Option<usize> {
         self.limit.get()
+    }
+
+    /// The account the arena's chunks are charged to, if it has one (see
+    /// [`with_account`](Self::with_account)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use allockit::subsystem::{Account, COMPILER};
+    /// use allockit::Arena;
+    ///
+    /// assert!(Arena::new().account().is_none());
+    /// let arena = Arena::with_account(&COMPILER);
+    /// assert!(arena.account().is_some_and(|a| std::ptr::eq(a, &COMPILER)));
+    /// ```
+    #[cfg(not(loom))]
+    pub fn account(&self) -> Option<&'static Account> {
+        self.chunks.account()
     }
 
     /// Frees every block at once and keeps one chunk large enough for everything the arena held at
@@ -672,6 +758,7 @@ impl fmt::Debug for Arena {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Arena")
             .field("stats", &self.stats())
+            .field("account", &self.chunks.account().map(Account::name))
             .finish()
     }
 }
