@@ -303,9 +303,10 @@ impl Arena {
     /// Chunks are given back to the account when they go back to the global allocator: all of
     /// them when the arena is dropped or [`reset_and_shrink`](Self::reset_and_shrink) is called,
     /// all but the one kept by a [`reset`](Self::reset). The chunk a reset keeps stays charged:
-    /// the arena still holds it. If a reset replaces the chunks by one larger chunk, the account
-    /// is charged for it before the old one goes (both are held for that moment); if the budget
-    /// refuses it, the reset keeps the newest chunk instead.
+    /// the arena still holds it. A reset that replaces the chunks by one larger chunk gives every
+    /// old chunk back first and then charges the new one, so a budget that covers the new chunk
+    /// alone is enough; if the budget refuses it, the arena is left with no chunk, as
+    /// `reset_and_shrink` leaves it.
     ///
     /// The arena's own [limit](Self::set_limit) is separate and unchanged: it caps the bytes
     /// handed out in blocks, while the account's budget caps the chunk memory reserved.
@@ -434,8 +435,9 @@ impl Arena {
     /// records its high-water mark of chunk memory taken, which is the cycle's
     /// [`peak`](ArenaStats::peak) of used bytes plus the alignment padding between blocks and the
     /// unfilled ends of the chunks it moved on from. `reset` frees every chunk but the newest (the
-    /// largest), and if that one is smaller than the high-water mark, it reserves one chunk of
-    /// that size in its place. A loop that does the same work in every cycle reserves chunks in
+    /// largest); if that one is smaller than the high-water mark, it frees that one too and then
+    /// reserves one chunk of that size, so that the new chunk never sits beside the ones it
+    /// replaces (neither in memory nor in an [account](Self::with_account)'s budget). A loop that does the same work in every cycle reserves chunks in
     /// its first cycle as the arena grows, one chunk at its first reset, and then nothing: the
     /// one chunk holds everything the first cycle's chunks held. The exception is alignment
     /// padding that falls differently in one chunk than it did across several; a cycle that
@@ -445,8 +447,9 @@ impl Arena {
     ///
     /// `reset` never gives the newest chunk back, even after a cycle that needed less of it; use
     /// [`reset_and_shrink`](Self::reset_and_shrink) to return the memory. If the larger chunk
-    /// cannot be had, `reset` keeps the newest chunk and the next cycle grows as usual. The chunk
-    /// kept is reserved memory, not used bytes: the limit does not count it.
+    /// cannot be had, the arena is left with no chunk, as `reset_and_shrink` leaves it, and the
+    /// next cycle grows as usual. The chunk kept is reserved memory, not used bytes: the limit
+    /// does not count it (an account's budget does).
     ///
     /// Taking `&mut self` is what makes this sound: no collection or reference can still be
     /// borrowing from the arena.

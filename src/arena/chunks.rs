@@ -241,28 +241,28 @@ impl Chunks {
     }
 
     /// Frees every block, then keeps one chunk with room for the cycle's high-water mark: the
-    /// newest chunk if it is large enough, else a new one of that size, reserved in place of all
-    /// the others. If that chunk cannot be had (the global allocator or the account's budget
-    /// refuses it), the newest chunk is kept all the same. The chunk kept stays charged.
+    /// newest chunk if it is large enough, else a new one of that size, reserved after all the
+    /// others went back. If that chunk cannot be had (the global allocator or the account's
+    /// budget refuses it), no chunk is kept. The chunk kept stays charged.
     pub(super) fn reset(&mut self) {
         let need = self.high_water.get().max(self.footprint());
-        let before = self.bump.allocated_bytes();
-        // Frees every chunk but the newest and moves its bump pointer back to the end.
-        self.bump.reset();
-        let after = self.bump.allocated_bytes();
-        self.bump.set_allocation_limit(Some(after));
-        self.released(before - after, self.count());
-        self.newest.set(self.room());
-        self.high_water.set(0);
-        let fresh = if need > self.room() {
-            Self::with_room(need, self.account).ok()
+        if need > self.newest.get() {
+            // Everything goes back before the one chunk is asked for, so that it never sits beside
+            // the chunks it replaces, in memory or under the account's budget.
+            self.release_all();
+            if let Ok(fresh) = Self::with_room(need, self.account) {
+                *self = fresh;
+            }
         } else {
-            None
-        };
-        if let Some(fresh) = fresh {
-            // Dropping the old engine releases its chunk (and gives back its charge).
-            *self = fresh;
+            let before = self.bump.allocated_bytes();
+            // Frees every chunk but the newest and moves its bump pointer back to the end.
+            self.bump.reset();
+            let after = self.bump.allocated_bytes();
+            self.bump.set_allocation_limit(Some(after));
+            self.released(before - after, self.count());
+            self.high_water.set(0);
         }
+        debug_assert_eq!(self.newest.get(), self.room());
         self.check_invariants();
     }
 
