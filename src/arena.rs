@@ -26,6 +26,12 @@
 //! When to pick it: many allocations that die together, such as a compiler pass, a request, a
 //! frame, or a temporary map. For long-lived data with many frees, pick [`Platform`](crate::Platform).
 //!
+//! Where its memory shows: an arena made with [`Arena::with_account`] (or a scope of
+//! [`with_arena_in`]) charges each chunk to a subsystem's [`Account`], so scratch memory appears
+//! in [`subsystem::report`](crate::subsystem::report) and under the account's budget; a chunk the
+//! budget refuses is an [`AllocError`] like any other refusal. The charging happens only when a
+//! chunk is taken or given back, never on the allocation path.
+//!
 //! It is an allocator by shared reference (`&Arena`: many collections in one arena) and by value
 //! (`Arena`: a collection that owns its arena). It is `Send` but not `Sync`, like bumpalo's `Bump`:
 //!
