@@ -30,7 +30,8 @@
 //! at the same T. For `seed_map`, `platform_ref` holds the platform by reference: its keys have
 //! the layout of the keys of `&Trace<Platform>` (24 bytes, where `Box<str>` takes 16), so it is
 //! the baseline that shows what tracing alone costs. For `compiler_pass` the arena is also paired
-//! with the faster of its two peers in each round: the per-round minimum of the two.
+//! with the faster of its two peers in each round (the minimum of their two times in that round;
+//! noise pulls a minimum of two down, so this ratio errs against the arena).
 //!
 //! ```text
 //! cargo run --release --example compare                     # seed_map, N = 100 000, 20 rounds
@@ -330,15 +331,19 @@ fn main() {
         })
         .collect();
     let medians: Vec<f64> = rows.iter_mut().map(|r| median(&mut r.samples)).collect();
-    println!("{workload}, N = {n}, {rounds} interleaved rounds, median of each\n");
+    if w == "compiler_pass" {
+        println!(
+            "{workload}, N = {n} passes of a {SOURCE_LINES}-line source (the first cold), \
+             {rounds} interleaved rounds, median of each\n"
+        );
+    } else {
+        println!("{workload}, N = {n}, {rounds} interleaved rounds, median of each\n");
+    }
     if w == "threads" {
         println!("| threads | strategy | | ms per round | vs platform | paired, per round |");
         println!("|---:|---|---|---:|---:|---|");
     } else if w == "compiler_pass" {
-        println!(
-            "{SOURCE_LINES}-line source; the first of the N passes of each run is cold\n\n\
-             | arena | | µs per pass | vs platform | paired, per round |"
-        );
+        println!("| strategy | | µs per pass | vs platform | paired, per round |");
         println!("|---|---|---:|---:|---|");
     } else {
         println!("| strategy | | ns per step | vs platform | paired, per round |");
