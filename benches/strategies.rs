@@ -12,7 +12,10 @@
 //! - `threads`: T = 1, 2, 4, 8 threads, each churning its own 1 024 blocks 100 000 times through
 //!   one shared allocator (the `Sync` strategies), started together behind a barrier;
 //! - `scope`: one `with_arena` of 100 small allocations (and of 1, the scope's own cost), warm,
-//!   against a fresh `Arena` each time.
+//!   against a fresh `Arena` each time;
+//! - `compiler_pass`: issue 15's toy compiler pass over a generated 2 000-line source, 100 passes
+//!   in one arena with a reset between them (`benches/workloads/compiler_pass.rs`), on allockit's
+//!   arena, bumpalo, bump-scope and the platform.
 //!
 //! Beside allockit's strategies run their peers (`benches/workloads/peers.rs`): mimalloc beside
 //! the platform (glibc), bumpalo and bump-scope beside the arena, a minimal free list beside the
@@ -30,6 +33,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use workloads::compiler_pass::{self, PassArena};
 use workloads::{
     ArenaBoxed, ArenaStr, BumpScopeBoxed, BumpScopeStr, FreshScope, MimallocBoxed, MiniList,
     MiniListStr, PlatformBoxed, PlatformRef, PooledScope, RawBump, Scope, SlabPooled, SlabStr,
@@ -181,5 +185,37 @@ fn scope(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, seed_map, bump, churn, threads, scope);
+fn compiler_pass(c: &mut Criterion) {
+    const PASSES: usize = 100;
+    let source = compiler_pass::source(2_000);
+    // Every arena must compute the same pass (this panics if one does not).
+    compiler_pass::run_all(&source, 2);
+    let mut group = c.benchmark_group("compiler_pass");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    fn one<P: PassArena>(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        source: &str,
+    ) {
+        group.bench_with_input(BenchmarkId::new(P::NAME, PASSES), source, |b, source| {
+            b.iter(|| compiler_pass::run::<P>(black_box(source), PASSES))
+        });
+    }
+    one::<compiler_pass::PlatformPass>(&mut group, &source);
+    one::<compiler_pass::AllockitArena>(&mut group, &source);
+    one::<compiler_pass::Bumpalo>(&mut group, &source);
+    one::<compiler_pass::BumpScope>(&mut group, &source);
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    seed_map,
+    bump,
+    churn,
+    threads,
+    scope,
+    compiler_pass
+);
 criterion_main!(benches);

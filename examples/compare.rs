@@ -10,7 +10,11 @@
 //!   second code layout (N = 1 000 000);
 //! - `threads`: T = 1, 2, 4 and 8 threads, each churning its own 1 024 blocks N times (N = 200 000)
 //!   through one shared allocator, started together behind a barrier; the time is the wall time
-//!   of the whole round.
+//!   of the whole round;
+//! - `compiler_pass`: issue 15's toy compiler pass (`benches/workloads/compiler_pass.rs`) over a
+//!   generated 2 000-line source, N passes in one arena with a reset between them (N = 100), on
+//!   allockit's arena, bumpalo and bump-scope, and on the platform (every node freed at the
+//!   "reset"); the time is per pass, the first (cold) pass included.
 //!
 //! Rounds are interleaved (every strategy runs once per round, in a new shuffled order each
 //! round), so that a noisy machine slows them all alike and no strategy always runs right after
@@ -25,7 +29,9 @@
 //! rest (and the peers themselves) with the platform; in `threads`, everything with the platform
 //! at the same T. For `seed_map`, `platform_ref` holds the platform by reference: its keys have
 //! the layout of the keys of `&Trace<Platform>` (24 bytes, where `Box<str>` takes 16), so it is
-//! the baseline that shows what tracing alone costs.
+//! the baseline that shows what tracing alone costs. For `compiler_pass` the arena is also paired
+//! with the faster of its two peers in each round (the minimum of their two times in that round;
+//! noise pulls a minimum of two down, so this ratio errs against the arena).
 //!
 //! ```text
 //! cargo run --release --example compare                     # seed_map, N = 100 000, 20 rounds
@@ -33,6 +39,7 @@
 //! cargo run --release --example compare -- bump
 //! cargo run --release --example compare -- churn 1000000 30
 //! cargo run --release --example compare -- threads 200000 15
+//! cargo run --release --example compare -- compiler_pass            # 100 passes, 20 rounds
 //! cargo run --release --example compare -- seed_map 100000 40 arena,trace_arena   # only these
 //! ```
 //!
@@ -45,17 +52,23 @@ use std::hint::black_box;
 use std::ptr::NonNull;
 use std::time::Instant;
 
+use workloads::compiler_pass::{self, PassArena};
 use workloads::{
     ArenaBoxed, ArenaLeaked, ArenaStr, BumpScopeBoxed, BumpScopeStr, MimallocBoxed, MiniList,
     MiniListStr, PlatformBoxed, PlatformRef, RawBump, SlabPooled, SlabStr, Strategy, SubsystemVm,
     TracedArena, TracedArenaStr, TracedPlatform, TrackedPlatform,
 };
 
+/// The lines of `compiler_pass`'s generated source.
+const SOURCE_LINES: usize = 2_000;
+
 /// The inputs every strategy shares in one run.
 struct Input {
     n: usize,
     keys: Vec<String>,
     ptrs: Vec<NonNull<u8>>,
+    /// `compiler_pass`'s source (empty for the other workloads).
+    source: String,
 }
 
 /// One row of the table: a strategy's name, what it stores, the rows it is paired with, and its
@@ -90,7 +103,7 @@ fn row<S: Strategy>(workload: &str, what: &'static str) -> Row {
         "churn_boxed" => {
             Box::new(|input| timed(|| workloads::churn_boxed::<S>(1024, input.n) as usize))
         }
-        other => panic!("unknown workload {other}: seed_map, bump, churn, churn_boxed or threads"),
+        other => panic!("unknown workload {other}: {WORKLOADS}"),
     };
     Row {
         name: S::NAME,
@@ -98,6 +111,18 @@ fn row<S: Strategy>(workload: &str, what: &'static str) -> Row {
         what,
         baselines: vec!["platform"],
         run,
+        samples: Vec::new(),
+    }
+}
+
+/// A row of `compiler_pass`: N passes in one arena of kind `P`.
+fn pass_row<P: PassArena + 'static>(what: &'static str) -> Row {
+    Row {
+        name: P::NAME,
+        threads: 0,
+        what,
+        baselines: vec!["platform"],
+        run: Box::new(|input| timed(|| compiler_pass::run::<P>(&input.source, input.n) as usize)),
         samples: Vec::new(),
     }
 }
@@ -127,6 +152,9 @@ impl Row {
     }
 }
 
+/// The workloads `main` knows.
+const WORKLOADS: &str = "seed_map, bump, churn, churn_boxed, threads or compiler_pass";
+
 fn median(samples: &mut [f64]) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -138,6 +166,7 @@ fn main() {
     let default_n = match workload.as_str() {
         "seed_map" => 100_000,
         "threads" => 200_000,
+        "compiler_pass" => 100,
         _ => 1_000_000,
     };
     let n: usize = args
@@ -201,7 +230,17 @@ fn main() {
                 ]
             })
             .collect(),
-        other => panic!("unknown workload {other}: seed_map, bump, churn, churn_boxed or threads"),
+        "compiler_pass" => vec![
+            pass_row::<compiler_pass::PlatformPass>("every node a block, freed at reset"),
+            pass_row::<compiler_pass::AllockitArena>("`Arena`, warm `reset`").vs(&[
+                "bumpalo",
+                "bump_scope",
+                "bumpalo|bump_scope",
+            ]),
+            pass_row::<compiler_pass::Bumpalo>("`bumpalo::Bump`, `reset`"),
+            pass_row::<compiler_pass::BumpScope>("`bump_scope::Bump`, `reset`"),
+        ],
+        other => panic!("unknown workload {other}: {WORKLOADS}"),
     };
     // An optional list of strategies to run (the platform always runs: it is the baseline).
     if let Some(only) = args.next() {
@@ -212,7 +251,16 @@ fn main() {
         n,
         keys: workloads::keys(if w == "seed_map" { n } else { 0 }),
         ptrs: Vec::with_capacity(if w == "bump" { n } else { 0 }),
+        source: if w == "compiler_pass" {
+            compiler_pass::source(SOURCE_LINES)
+        } else {
+            String::new()
+        },
     };
+    if w == "compiler_pass" {
+        // Every arena must compute the same pass (this panics if one does not).
+        compiler_pass::run_all(&input.source, 2);
+    }
 
     // One untimed round to warm caches and the allocator.
     for row in &rows {
@@ -232,46 +280,74 @@ fn main() {
         for &i in &order {
             let row = &mut rows[i];
             let nanos = (row.run)(black_box(&mut input));
-            row.samples.push(if w == "threads" {
-                nanos / 1e6
-            } else {
-                nanos / n as f64
+            row.samples.push(match w {
+                "threads" => nanos / 1e6,
+                "compiler_pass" => nanos / 1e3 / n as f64,
+                _ => nanos / n as f64,
             });
         }
     }
 
     // Each row's time over each of its baselines' in the same round, before the medians sort
-    // them.
+    // them. A baseline `a|b` is the faster of `a` and `b` in each round.
     let paired: Vec<String> = rows
         .iter()
         .map(|row| {
             let mut cells = Vec::new();
             for &name in &row.baselines {
-                let Some(base) = rows
-                    .iter()
-                    .find(|b| b.name == name && b.threads == row.threads)
-                else {
-                    continue;
-                };
-                if base.name == row.name {
+                let bases: Vec<&Row> = name
+                    .split('|')
+                    .filter_map(|name| {
+                        rows.iter()
+                            .find(|b| b.name == name && b.threads == row.threads)
+                    })
+                    .filter(|base| base.name != row.name)
+                    .collect();
+                if bases.is_empty() {
                     continue;
                 }
                 let mut ratios: Vec<f64> = row
                     .samples
                     .iter()
-                    .zip(&base.samples)
-                    .map(|(x, b)| x / b)
+                    .enumerate()
+                    .map(|(round, x)| {
+                        x / bases
+                            .iter()
+                            .map(|b| b.samples[round])
+                            .fold(f64::INFINITY, f64::min)
+                    })
                     .collect();
-                cells.push(format!("{:.3}x of {}", median(&mut ratios), base.name));
+                let of = match bases.as_slice() {
+                    [base] => base.name.to_string(),
+                    _ => format!(
+                        "the faster of {}",
+                        bases
+                            .iter()
+                            .map(|b| b.name)
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                };
+                cells.push(format!("{:.3}x of {of}", median(&mut ratios)));
             }
             cells.join(", ")
         })
         .collect();
     let medians: Vec<f64> = rows.iter_mut().map(|r| median(&mut r.samples)).collect();
-    println!("{workload}, N = {n}, {rounds} interleaved rounds, median of each\n");
+    if w == "compiler_pass" {
+        println!(
+            "{workload}, N = {n} passes of a {SOURCE_LINES}-line source (the first cold), \
+             {rounds} interleaved rounds, median of each\n"
+        );
+    } else {
+        println!("{workload}, N = {n}, {rounds} interleaved rounds, median of each\n");
+    }
     if w == "threads" {
         println!("| threads | strategy | | ms per round | vs platform | paired, per round |");
         println!("|---:|---|---|---:|---:|---|");
+    } else if w == "compiler_pass" {
+        println!("| strategy | | µs per pass | vs platform | paired, per round |");
+        println!("|---|---|---:|---:|---|");
     } else {
         println!("| strategy | | ns per step | vs platform | paired, per round |");
         println!("|---|---|---:|---:|---|");

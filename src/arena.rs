@@ -26,6 +26,12 @@
 //! When to pick it: many allocations that die together, such as a compiler pass, a request, a
 //! frame, or a temporary map. For long-lived data with many frees, pick [`Platform`](crate::Platform).
 //!
+//! Where its memory shows: an arena made with [`Arena::with_account`] (or a scope of
+//! [`with_arena_in`]) charges each chunk to a subsystem's [`Account`], so scratch memory appears
+//! in [`subsystem::report`](crate::subsystem::report) and under the account's budget; a chunk the
+//! budget refuses is an [`AllocError`] like any other refusal. The charging happens only when a
+//! chunk is taken or given back, never on the allocation path.
+//!
 //! It is an allocator by shared reference (`&Arena`: many collections in one arena) and by value
 //! (`Arena`: a collection that owns its arena). It is `Send` but not `Sync`, like bumpalo's `Bump`:
 //!
@@ -45,8 +51,10 @@ mod chunks;
 mod scope;
 mod typed;
 
-use chunks::Chunks;
+use chunks::{Account, Chunks};
 pub use scope::with_arena;
+#[cfg(not(loom))]
+pub use scope::with_arena_in;
 
 /// A bump-allocating arena: fast allocation, freeing all at once.
 ///
@@ -240,7 +248,7 @@ impl Arena {
     /// assert_eq!(arena.stats().chunks, 1);
     /// ```
     pub fn new() -> Self {
-        Self::from_chunks(Chunks::new())
+        Self::from_chunks(Chunks::new(None))
     }
 
     /// Creates an arena whose first chunk holds at least `bytes` bytes: the C design's
@@ -281,10 +289,77 @@ impl Arena {
     /// assert!(Arena::try_with_capacity(usize::MAX).is_err());
     /// ```
     pub fn try_with_capacity(bytes: usize) -> Result<Self, AllocError> {
+        Self::try_with_room(bytes, None)
+    }
+
+    /// Creates an empty arena whose chunks are charged to `account`, so that its memory shows in
+    /// that subsystem's live and peak bytes and in [`subsystem::report`](crate::subsystem::report),
+    /// and counts against its [budget](Account::set_budget).
+    ///
+    /// What is charged is chunk memory, not blocks: each chunk the arena reserves is one live
+    /// block of the account, of the chunk's usable bytes (the arena's
+    /// [`capacity`](ArenaStats::capacity) counts the same bytes; bumpalo's footer of six words per
+    /// chunk is not counted). The charge is made before the chunk is taken and is exact: the arena
+    /// works out the size the chunk will have, and the budget is asked for that, so a budget
+    /// refuses a chunk only if that chunk would take the account past it. A refused chunk makes
+    /// the request that needed it fail with [`AllocError`], and nothing else changes: the blocks
+    /// already handed out, the stats, and the account's figures but its failure count stay as
+    /// they were, and a later request that fits the current chunk still succeeds.
+    ///
+    /// Chunks are given back to the account when they go back to the global allocator: all of
+    /// them when the arena is dropped or [`reset_and_shrink`](Self::reset_and_shrink) is called,
+    /// all but the one kept by a [`reset`](Self::reset). The chunk a reset keeps stays charged:
+    /// the arena still holds it. A reset that replaces the chunks by one larger chunk gives every
+    /// old chunk back first and then charges the new one, so a budget that covers the new chunk
+    /// alone is enough; if the budget refuses it, the arena is left with no chunk, as
+    /// `reset_and_shrink` leaves it.
+    ///
+    /// The arena's own [limit](Self::set_limit) is separate and unchanged: it caps the bytes
+    /// handed out in blocks, while the account's budget caps the chunk memory reserved.
+    ///
+    /// The account is [registered](Account::register), so the report lists it from now on.
+    /// [`with_arena_in`] is the same for a `with_arena` scope.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use allockit::subsystem::{self, Account};
+    /// use allockit::{AllocError, Arena, Vec};
+    ///
+    /// static REQUESTS: Account = Account::new("requests");
+    ///
+    /// let mut arena = Arena::with_account(&REQUESTS);
+    /// let mut ids: Vec<u64, &Arena> = Vec::with_capacity_in(1000, &arena);
+    /// ids.extend(0..1000);
+    /// // The arena's chunks are the account's live bytes, one live block per chunk.
+    /// let stats = REQUESTS.stats();
+    /// assert_eq!(stats.live_bytes, arena.stats().capacity);
+    /// assert_eq!(stats.live_blocks, arena.stats().chunks);
+    /// assert!(subsystem::report().to_string().contains("requests"));
+    ///
+    /// // A budget refuses the next chunk, and the arena answers `AllocError`.
+    /// REQUESTS.set_budget(Some(stats.live_bytes));
+    /// assert_eq!(ids.try_reserve(10_000).map_err(|_| AllocError), Err(AllocError));
+    /// assert_eq!(ids.len(), 1000);
+    ///
+    /// drop(ids);
+    /// arena.reset(); // the chunk kept stays charged
+    /// assert_eq!(REQUESTS.stats().live_bytes, arena.stats().capacity);
+    /// drop(arena);
+    /// assert_eq!(REQUESTS.stats().live_bytes, 0);
+    /// ```
+    #[cfg(not(loom))]
+    pub fn with_account(account: &'static Account) -> Self {
+        account.register();
+        Self::from_chunks(Chunks::new(Some(account)))
+    }
+
+    /// An arena charged to `account` (if any) whose first chunk holds at least `bytes` bytes.
+    fn try_with_room(bytes: usize, account: Option<&'static Account>) -> Result<Self, AllocError> {
         if bytes > isize::MAX as usize {
             return Err(AllocError);
         }
-        Chunks::with_room(bytes).map(Self::from_chunks)
+        Chunks::with_room(bytes, account).map(Self::from_chunks)
     }
 
     fn from_chunks(chunks: Chunks) -> Self {
@@ -340,6 +415,24 @@ impl Arena {
         self.limit.get()
     }
 
+    /// The account the arena's chunks are charged to, if it has one (see
+    /// [`with_account`](Self::with_account)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use allockit::subsystem::{Account, COMPILER};
+    /// use allockit::Arena;
+    ///
+    /// assert!(Arena::new().account().is_none());
+    /// let arena = Arena::with_account(&COMPILER);
+    /// assert!(arena.account().is_some_and(|a| std::ptr::eq(a, &COMPILER)));
+    /// ```
+    #[cfg(not(loom))]
+    pub fn account(&self) -> Option<&'static Account> {
+        self.chunks.account()
+    }
+
     /// Frees every block at once and keeps one chunk large enough for everything the arena held at
     /// its peak since the last reset, so that the same work again reserves no memory. The limit
     /// stays.
@@ -348,8 +441,9 @@ impl Arena {
     /// records its high-water mark of chunk memory taken, which is the cycle's
     /// [`peak`](ArenaStats::peak) of used bytes plus the alignment padding between blocks and the
     /// unfilled ends of the chunks it moved on from. `reset` frees every chunk but the newest (the
-    /// largest), and if that one is smaller than the high-water mark, it reserves one chunk of
-    /// that size in its place. A loop that does the same work in every cycle reserves chunks in
+    /// largest); if that one is smaller than the high-water mark, it frees that one too and then
+    /// reserves one chunk of that size, so that the new chunk never sits beside the ones it
+    /// replaces (neither in memory nor in an [account](Self::with_account)'s budget). A loop that does the same work in every cycle reserves chunks in
     /// its first cycle as the arena grows, one chunk at its first reset, and then nothing: the
     /// one chunk holds everything the first cycle's chunks held. The exception is alignment
     /// padding that falls differently in one chunk than it did across several; a cycle that
@@ -359,8 +453,9 @@ impl Arena {
     ///
     /// `reset` never gives the newest chunk back, even after a cycle that needed less of it; use
     /// [`reset_and_shrink`](Self::reset_and_shrink) to return the memory. If the larger chunk
-    /// cannot be had, `reset` keeps the newest chunk and the next cycle grows as usual. The chunk
-    /// kept is reserved memory, not used bytes: the limit does not count it.
+    /// cannot be had, the arena is left with no chunk, as `reset_and_shrink` leaves it, and the
+    /// next cycle grows as usual. The chunk kept is reserved memory, not used bytes: the limit
+    /// does not count it (an account's budget does).
     ///
     /// Taking `&mut self` is what makes this sound: no collection or reference can still be
     /// borrowing from the arena.
@@ -672,6 +767,7 @@ impl fmt::Debug for Arena {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Arena")
             .field("stats", &self.stats())
+            .field("account", &self.chunks.account().map(Account::name))
             .finish()
     }
 }

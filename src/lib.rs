@@ -108,6 +108,8 @@ compile_error!(
 
 pub use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
 pub use allocator_api2::{boxed::Box, vec::Vec};
+#[cfg(not(loom))]
+pub use arena::with_arena_in;
 pub use arena::{Arena, ArenaStats, with_arena};
 pub use failing::Failing;
 pub use map::MapExt;

@@ -23,6 +23,11 @@
 //! A budget ([`Account::set_budget`]) caps an account's live bytes: a request past it returns
 //! [`AllocError`] and counts as a failure; raising or lifting the budget lets allocation go on.
 //!
+//! Memory obtained elsewhere can be counted too ([`Account::charge`]): an arena made with
+//! [`Arena::with_account`](crate::Arena::with_account), or a scope of
+//! [`with_arena_in`](crate::with_arena_in), charges each of its chunks as one live block, so
+//! scratch memory shows in the report and under the budget.
+//!
 //! Accounts are `Sync`: threads may allocate in several subsystems at once, and the counts are
 //! exact when they join. Each call costs what a counters-level `Trace` costs (plain loads and
 //! stores in the calling thread's own shard of counters, on every thread; under a budget, a few

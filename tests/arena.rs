@@ -1,6 +1,7 @@
 //! What is particular to `Arena` and `with_arena`: the exact limit, typed allocation (refusals,
 //! panics midway, lying iterators, zero-sized and over-aligned types), reset, stats, string
-//! storage, and a scope pool that stops asking the global allocator for chunks once warm.
+//! storage, a scope pool that stops asking the global allocator for chunks once warm, and arenas
+//! charged to a subsystem's account.
 //!
 //! This binary counts the global allocator's calls per thread, so that a test can say exactly how
 //! many chunks a piece of code reserved.
@@ -11,7 +12,10 @@ use std::alloc::{GlobalAlloc, Layout as StdLayout, System};
 use std::cell::Cell;
 use std::panic;
 
-use allockit::{AllocError, Allocator, Arena, Box, HashMap, Layout, strdup_in, with_arena};
+use allockit::subsystem::{self, Account};
+use allockit::{
+    AllocError, Allocator, Arena, Box, HashMap, Layout, strdup_in, with_arena, with_arena_in,
+};
 use common::scaled;
 
 /// The system allocator, counting the allocations (and reallocations) made by each thread.
@@ -904,4 +908,353 @@ fn scopes_larger_than_their_arena_get_warm_too() {
     }
     assert!(reserved[0] > 1, "{reserved:?}");
     assert!(reserved[2..].iter().all(|&r| r == 0), "{reserved:?}");
+}
+
+// Arenas charged to an account. Accounts are process-wide and tests run in parallel: each test
+// has its own.
+
+/// An account's `(live blocks, live bytes)`.
+fn live(account: &Account) -> (usize, usize) {
+    let stats = account.stats();
+    (stats.live_blocks, stats.live_bytes)
+}
+
+/// An arena's `(chunks, capacity)`: what its account should hold for it.
+fn held(arena: &Arena) -> (usize, usize) {
+    let stats = arena.stats();
+    (stats.chunks, stats.capacity)
+}
+
+static SHOWN: Account = Account::new("arena-shown");
+
+#[test]
+fn an_arenas_chunks_are_its_accounts_live_and_peak_bytes_and_show_in_the_report() {
+    let arena = Arena::with_account(&SHOWN);
+    assert!(arena.account().is_some_and(|a| std::ptr::eq(a, &SHOWN)));
+    assert!(format!("{arena:?}").contains("arena-shown"));
+    let row = |name| {
+        subsystem::report()
+            .rows()
+            .iter()
+            .find(|row| row.name == name)
+            .copied()
+    };
+    // Listed from the start, with nothing charged yet.
+    assert_eq!(row("arena-shown").map(|r| r.stats.live_bytes), Some(0));
+
+    let mut chunks_seen = std::vec::Vec::new();
+    for i in 0..scaled(20_000, 400) {
+        arena.alloc(i as u64);
+        if chunks_seen.last() != Some(&arena.stats().chunks) {
+            chunks_seen.push(arena.stats().chunks);
+            // Charged as each chunk is taken, one live block per chunk.
+            assert_eq!(live(&SHOWN), held(&arena));
+        }
+    }
+    assert!(arena.stats().chunks > 2, "{}", arena.stats());
+    let (chunks, capacity) = held(&arena);
+    let stats = SHOWN.stats();
+    assert_eq!(
+        (stats.allocations, stats.bytes_allocated),
+        (chunks, capacity)
+    );
+    assert_eq!(stats.peak_bytes, capacity);
+    let row = row("arena-shown").unwrap();
+    assert_eq!(
+        (row.stats.live_blocks, row.stats.live_bytes),
+        (chunks, capacity)
+    );
+    assert!(subsystem::report().to_string().contains("arena-shown"));
+
+    drop(arena);
+    let stats = SHOWN.stats();
+    assert_eq!((stats.live_blocks, stats.live_bytes), (0, 0));
+    assert_eq!((stats.deallocations, stats.bytes_freed), (chunks, capacity));
+    assert_eq!(stats.peak_bytes, capacity);
+}
+
+static BUDGETED: Account = Account::new("arena-budgeted");
+
+#[test]
+fn a_budget_refuses_exactly_the_chunk_that_would_pass_it_and_the_arena_loses_nothing() {
+    // A twin with no account takes the same chunks for the same requests: it tells the sizes.
+    let twin = Arena::new();
+    let arena = Arena::with_account(&BUDGETED);
+    let first = arena.alloc_slice_copy(&[7u8; 300]);
+    twin.alloc_slice_copy(&[7u8; 300]);
+    let first_chunk = twin.stats().capacity;
+    assert_eq!(live(&BUDGETED), (1, first_chunk));
+    let big = [9u8; 1000];
+    twin.alloc_slice_copy(&big);
+    let second_chunk = twin.stats().capacity - first_chunk;
+
+    // One byte short of the next chunk: refused, whichever way the request comes.
+    BUDGETED.set_budget(Some(first_chunk + second_chunk - 1));
+    let stats = arena.stats();
+    let failures = BUDGETED.stats().failures;
+    assert!(arena.try_alloc_slice_copy(&big).is_err());
+    assert!(arena.try_alloc([0u64; 200]).is_err());
+    let mut v: allockit::Vec<u8, &Arena> = allockit::Vec::new_in(&arena);
+    v.extend_from_slice(&[1, 2, 3]);
+    assert!(v.try_reserve(2000).is_err());
+    assert_eq!(v, [1, 2, 3]);
+    drop(v);
+    // Nothing was lost: the arena's blocks and stats, the account's live figures.
+    assert_eq!(first, &[7u8; 300][..]);
+    let after = arena.stats();
+    assert_eq!(
+        (after.chunks, after.capacity),
+        (stats.chunks, stats.capacity)
+    );
+    assert_eq!(live(&BUDGETED), (1, first_chunk));
+    assert_eq!(BUDGETED.stats().failures, failures + 3);
+    // The arena's own limit had nothing to do with it.
+    assert_eq!(after.limit, None);
+    // A request that fits the current chunk needs no new one, and succeeds.
+    assert_eq!(arena.try_alloc_str("still fits").unwrap(), "still fits");
+
+    // Exactly the next chunk: accepted, and charged exactly.
+    BUDGETED.set_budget(Some(first_chunk + second_chunk));
+    assert_eq!(arena.try_alloc_slice_copy(&big).unwrap(), &big[..]);
+    assert_eq!(live(&BUDGETED), (2, first_chunk + second_chunk));
+    assert_eq!(live(&BUDGETED), held(&arena));
+    assert_eq!(first, &[7u8; 300][..]);
+    drop(arena);
+    assert_eq!(live(&BUDGETED), (0, 0));
+}
+
+static RESET: Account = Account::new("arena-reset");
+
+#[test]
+fn resets_give_back_every_chunk_but_the_one_kept_and_reset_and_shrink_gives_back_all() {
+    let n = scaled(5_000, 200);
+    let mut arena = Arena::with_account(&RESET);
+    compiler_like_pass(&arena, n);
+    assert!(arena.stats().chunks > 2);
+    assert_eq!(live(&RESET), held(&arena));
+
+    // The reset replaces the chunks by one that holds the whole pass: only it stays charged.
+    arena.reset();
+    assert_eq!(held(&arena).0, 1);
+    assert_eq!(live(&RESET), held(&arena));
+    let charged = RESET.stats().allocations;
+    // Warm: the same passes charge nothing more, and the kept chunk stays charged.
+    for _ in 0..3 {
+        compiler_like_pass(&arena, n);
+        arena.reset();
+        assert_eq!(live(&RESET), held(&arena));
+    }
+    assert_eq!(RESET.stats().allocations, charged);
+
+    arena.reset_and_shrink();
+    assert_eq!(held(&arena), (0, 0));
+    assert_eq!(live(&RESET), (0, 0));
+    // Still charged to the account after a shrinking reset.
+    compiler_like_pass(&arena, n);
+    assert_eq!(live(&RESET), held(&arena));
+    drop(arena);
+    let stats = RESET.stats();
+    assert_eq!((stats.live_blocks, stats.live_bytes), (0, 0));
+    assert_eq!(
+        (stats.allocations, stats.bytes_allocated),
+        (stats.deallocations, stats.bytes_freed)
+    );
+}
+
+static WARM: Account = Account::new("arena-warm");
+
+#[test]
+fn a_charged_reset_loop_allocates_and_charges_nothing_from_its_third_pass_on() {
+    let n = scaled(20_000, 300);
+    let passes = scaled(6, 4);
+    let mut arena = Arena::with_account(&WARM);
+    let mut reserved = std::vec::Vec::with_capacity(passes);
+    let mut charged = std::vec::Vec::with_capacity(passes);
+    for _ in 0..passes {
+        let (before, charges) = (allocations_on_this_thread(), WARM.stats().allocations);
+        compiler_like_pass(&arena, n);
+        arena.reset();
+        reserved.push(allocations_on_this_thread() - before);
+        charged.push(WARM.stats().allocations - charges);
+    }
+    assert!(charged[0] > 1, "{charged:?}");
+    assert!(reserved[2..].iter().all(|&r| r == 0), "{reserved:?}");
+    assert!(charged[2..].iter().all(|&c| c == 0), "{charged:?}");
+}
+
+static TIGHT: Account = Account::new("arena-tight");
+
+#[test]
+fn a_reset_charges_its_one_chunk_after_giving_back_the_others_or_keeps_none() {
+    let n = scaled(5_000, 200);
+    // A twin with no account shows the size of the chunk the reset will want.
+    let mut twin = Arena::new();
+    compiler_like_pass(&twin, n);
+    twin.reset();
+    let one_chunk = twin.stats().capacity;
+
+    let mut arena = Arena::with_account(&TIGHT);
+    compiler_like_pass(&arena, n);
+    let (chunks, capacity) = held(&arena);
+    assert!(chunks > 2);
+    // A budget of the one chunk alone is enough: the old chunks go back before it is charged.
+    TIGHT.set_budget(Some(one_chunk));
+    arena.reset();
+    assert_eq!(held(&arena), (1, one_chunk));
+    assert_eq!(live(&TIGHT), (1, one_chunk));
+    assert!(TIGHT.stats().peak_bytes <= capacity);
+    // And the same pass fits it, under that budget.
+    compiler_like_pass(&arena, n);
+    assert_eq!(live(&TIGHT), (1, one_chunk));
+
+    // A budget too small for the one chunk: the reset keeps none, and gives everything back.
+    arena.reset_and_shrink();
+    TIGHT.set_budget(None);
+    compiler_like_pass(&arena, n);
+    TIGHT.set_budget(Some(one_chunk - 1));
+    arena.reset();
+    assert_eq!(held(&arena), (0, 0));
+    assert_eq!(live(&TIGHT), (0, 0));
+    // Nothing is lost: with the budget lifted, the next pass grows as a new arena's would.
+    TIGHT.set_budget(None);
+    compiler_like_pass(&arena, n);
+    assert_eq!(held(&arena), (chunks, capacity));
+    assert_eq!(live(&TIGHT), (chunks, capacity));
+}
+
+static SHARED: Account = Account::new("arena-two-threads");
+
+#[test]
+fn two_threads_each_with_a_scratch_arena_charged_to_one_account_leave_exact_totals() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let n = scaled(5_000, 150);
+    let passes = scaled(4, 2);
+    // Both threads hold their first pass's chunks at one moment, to check the live total. They
+    // wait on channels, not barriers, so that a thread that fails cannot hang the test: the
+    // other one is let go when the main thread's senders drop, and the main thread waits with a
+    // timeout.
+    let (held_tx, held_rx) = mpsc::channel();
+    let (go, wait_for_go): (std::vec::Vec<_>, std::vec::Vec<_>) =
+        (0..2).map(|_| mpsc::channel::<()>()).unzip();
+    let (totals, both): (std::vec::Vec<(usize, usize)>, usize) = std::thread::scope(|s| {
+        let workers: std::vec::Vec<_> = wait_for_go
+            .into_iter()
+            .enumerate()
+            .map(|(t, wait_for_go)| {
+                let held_tx = held_tx.clone();
+                s.spawn(move || {
+                    // Every chunk this thread charged: (chunks, bytes), summed over its passes.
+                    let mut total = (0, 0);
+                    let mut arena = Arena::with_account(&SHARED);
+                    for pass in 0..passes {
+                        compiler_like_pass(&arena, n * (t + 1));
+                        let (chunks, capacity) = held(&arena);
+                        if pass == 0 {
+                            held_tx.send(capacity).unwrap();
+                            let _ = wait_for_go.recv();
+                        }
+                        total = (total.0 + chunks, total.1 + capacity);
+                        arena.reset_and_shrink();
+                    }
+                    drop(arena);
+                    total
+                })
+            })
+            .collect();
+        drop(held_tx);
+        let mut both = 0;
+        for _ in 0..2 {
+            both += held_rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("a thread did not reach its check");
+        }
+        assert_eq!(SHARED.stats().live_bytes, both);
+        drop(go);
+        let totals = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        (totals, both)
+    });
+    let (chunks, bytes) = totals
+        .iter()
+        .fold((0, 0), |acc, t| (acc.0 + t.0, acc.1 + t.1));
+    let stats = SHARED.stats();
+    assert_eq!((stats.allocations, stats.bytes_allocated), (chunks, bytes));
+    assert_eq!((stats.deallocations, stats.bytes_freed), (chunks, bytes));
+    assert_eq!((stats.live_blocks, stats.live_bytes), (0, 0));
+    // The peak saw both first passes at once, and never more than everything charged.
+    assert!(both <= stats.peak_bytes && stats.peak_bytes <= bytes);
+}
+
+static SCOPED: Account = Account::new("arena-scoped");
+static OTHER_SCOPED: Account = Account::new("arena-scoped-other");
+
+#[test]
+fn a_charged_scope_keeps_its_pooled_chunk_charged_and_lends_it_to_no_other_account() {
+    // On a thread of its own, whose pool goes (and its charges with it) when it exits.
+    std::thread::spawn(|| {
+        let (inside, chunks) = with_arena_in(4096, &SCOPED, |temp| {
+            assert!(temp.account().is_some_and(|a| std::ptr::eq(a, &SCOPED)));
+            assert!(temp.stats().capacity >= 4096);
+            small_work(temp);
+            (live(&SCOPED), held(temp))
+        });
+        assert_eq!(inside, chunks);
+        // Back in the pool, reset: its one chunk is still charged.
+        let (blocks, bytes) = live(&SCOPED);
+        assert_eq!(blocks, 1);
+        let charged = SCOPED.stats().allocations;
+        let before = allocations_on_this_thread();
+        for _ in 0..scaled(50, 5) {
+            assert_eq!(with_arena_in(4096, &SCOPED, small_work), 5050);
+        }
+        assert_eq!(
+            allocations_on_this_thread(),
+            before,
+            "a warm scope reserved"
+        );
+        assert_eq!(SCOPED.stats().allocations, charged, "a warm scope charged");
+
+        // Another account's scope, and an uncharged one, get arenas of their own.
+        with_arena_in(4096, &OTHER_SCOPED, |temp| {
+            assert!(
+                temp.account()
+                    .is_some_and(|a| std::ptr::eq(a, &OTHER_SCOPED))
+            );
+            small_work(temp)
+        });
+        with_arena(4096, |temp| assert!(temp.account().is_none()));
+        assert_eq!(live(&SCOPED), (1, bytes));
+        assert_eq!(live(&OTHER_SCOPED).0, 1);
+        // Nested scopes of one account take two arenas; both stay pooled and charged.
+        with_arena_in(4096, &SCOPED, |outer| {
+            with_arena_in(4096, &SCOPED, |inner| assert!(!std::ptr::eq(outer, inner)))
+        });
+        assert_eq!(live(&SCOPED).0, 2);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(live(&SCOPED), (0, 0));
+    assert_eq!(live(&OTHER_SCOPED), (0, 0));
+}
+
+static SCOPE_BUDGET: Account = Account::new("arena-scope-budget");
+
+#[test]
+fn a_scope_whose_first_chunk_the_budget_refuses_starts_without_one() {
+    std::thread::spawn(|| {
+        SCOPE_BUDGET.set_budget(Some(1000));
+        with_arena_in(64 * 1024, &SCOPE_BUDGET, |temp| {
+            assert_eq!(held(temp), (0, 0));
+            // A small request gets a small chunk, within the budget; a large one is refused.
+            assert_eq!(temp.try_alloc_str("fits").unwrap(), "fits");
+            assert_eq!(live(&SCOPE_BUDGET), held(temp));
+            assert!(temp.try_alloc_slice_copy(&[0u8; 2000]).is_err());
+            let stats = temp.stats();
+            assert_eq!((stats.used, stats.peak, stats.chunks), (4, 4, 1));
+        });
+    })
+    .join()
+    .unwrap();
+    assert_eq!(live(&SCOPE_BUDGET), (0, 0));
 }

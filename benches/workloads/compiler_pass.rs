@@ -1,35 +1,39 @@
-//! `compiler_pass`: the toy compiler pass of issue 15, written once and run on three bump arenas:
-//! allockit's [`Arena`], bumpalo's `Bump` and bump-scope's `Bump`.
+//! `compiler_pass`: the toy compiler pass of issue 15, written once and run on three bump arenas,
+//! allockit's [`Arena`], bumpalo's `Bump` and bump-scope's `Bump`, and on the platform allocator
+//! as the baseline.
 //!
 //! One pass tokenizes a generated source of `lines` lines, interning every identifier in a map
 //! that lives in the arena (`HashMap::new_in(&arena)`, names copied into the arena); parses the
 //! tokens into an AST whose nodes (`alloc`) and child lists (`alloc_slice_copy`) live in the
 //! arena; walks the AST to a checksum; and resets the arena for the next pass. The arena is made
 //! once per run and dropped at its end, so the first pass is cold for every peer and the rest show
-//! what each peer's `reset` keeps.
+//! what each peer's `reset` keeps. The platform baseline allocates every node, list and name
+//! with the global allocator and frees them all at its "reset", as a program without an arena
+//! would.
 //!
-//! The module stands alone (it needs allockit, bumpalo, bump-scope and std), so a harness can
-//! include it either way:
+//! It is one of the workloads of `benches/workloads/mod.rs` (the map and the vectors reach
+//! bump-scope through the adapter of `peers.rs`); `examples/compare.rs` and
+//! `benches/strategies.rs` run it:
 //!
 //! ```text
-//! // in benches/workloads/mod.rs:        pub mod compiler_pass;
-//! // or in a harness of its own:         #[path = "../benches/workloads/compiler_pass.rs"]
-//! //                                     mod compiler_pass;
 //! let source = compiler_pass::source(2_000);          // outside the timed part
 //! let sum = compiler_pass::run::<compiler_pass::AllockitArena>(&source, 100);
-//! // or every peer once, in order: [(name, checksum, elapsed); 3]
+//! // or every arena once, in order: [(name, checksum, elapsed); 4]
 //! let rows = compiler_pass::run_all(&source, 100);
 //! ```
 //!
-//! Every peer returns the same checksum for the same source and number of passes; a harness
+//! Every arena returns the same checksum for the same source and number of passes; a harness
 //! should check that (`run_all` does).
 #![allow(dead_code)] // each harness uses its own subset
 
+use std::cell::RefCell;
 use std::hint::black_box;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use allockit::{AllocError, Allocator, Arena, HashMap, Layout, Vec};
+use allockit::{Allocator, Arena, HashMap, Layout, Platform, Vec};
+
+use super::peers;
 
 /// What the pass needs of an arena: values and copies of slices and strings that live as long as
 /// the arena, an allocator handle for the map and the vectors, and a reset.
@@ -111,18 +115,18 @@ impl PassArena for Bumpalo {
 
 /// bump-scope's `Bump`, whose reset keeps its newest chunk. Its boxes are turned into plain
 /// references (`BumpBox::leak`: the value is never dropped), as the other two hand out; the map
-/// and the vectors reach it through [`ScopeAlloc`].
+/// and the vectors reach it through the adapter of `peers.rs`.
 pub struct BumpScope(bump_scope::Bump);
 
 impl PassArena for BumpScope {
     const NAME: &'static str = "bump_scope";
-    type Alloc<'a> = ScopeAlloc<'a>;
+    type Alloc<'a> = peers::BumpScope<'a>;
 
     fn new() -> Self {
         Self(bump_scope::Bump::new())
     }
-    fn handle(&self) -> ScopeAlloc<'_> {
-        ScopeAlloc(&self.0)
+    fn handle(&self) -> peers::BumpScope<'_> {
+        peers::BumpScope(&self.0)
     }
     fn node<T>(&self, value: T) -> &T {
         bump_scope::BumpBox::leak(self.0.alloc(value))
@@ -138,53 +142,69 @@ impl PassArena for BumpScope {
     }
 }
 
-/// bump-scope's `Bump` as an allocator of allockit's trait (allocator-api2's, or core's under
-/// `nightly`): every method forwards to bump-scope's own `Allocator` trait, which has the same
-/// contract. bump-scope's `allocator-api2-02` feature does the same, but does not compile when
-/// allocator-api2 is switched onto core's trait.
-#[derive(Clone, Copy)]
-pub struct ScopeAlloc<'a>(&'a bump_scope::Bump);
+/// The baseline: every node, list and name is a block of the global allocator, recorded so that
+/// `reset` frees them all; the map and the vectors use the platform and free their own blocks.
+pub struct PlatformPass {
+    /// Every block handed out since the last reset, with its layout.
+    blocks: RefCell<std::vec::Vec<(NonNull<u8>, Layout)>>,
+}
 
-// SAFETY: every method forwards to `bump_scope::Bump`'s implementation of bump-scope's
-// `Allocator` trait, whose contract is that of allocator-api2's (and core's): its blocks stay
-// valid while the `Bump` lives, which the borrow `'a` guarantees; copies of this handle all
-// forward to the same `Bump`, so any block one hands out may be passed to any other.
-unsafe impl Allocator for ScopeAlloc<'_> {
-    #[inline(always)]
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        bump_scope::alloc::Allocator::allocate(self.0, layout).map_err(|_| AllocError)
+impl PlatformPass {
+    /// A block for `layout` from the platform, recorded for the next reset.
+    fn block(&self, layout: Layout) -> NonNull<u8> {
+        let block = Platform.allocate(layout).expect("a block").cast::<u8>();
+        self.blocks.borrow_mut().push((block, layout));
+        block
     }
+}
 
-    #[inline(always)]
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: the caller's guarantees for `ptr` and `layout` are the ones bump-scope asks.
-        unsafe { bump_scope::alloc::Allocator::deallocate(self.0, ptr, layout) }
+impl PassArena for PlatformPass {
+    const NAME: &'static str = "platform";
+    type Alloc<'a> = Platform;
+
+    fn new() -> Self {
+        Self {
+            blocks: RefCell::new(std::vec::Vec::new()),
+        }
     }
-
-    #[inline(always)]
-    unsafe fn grow(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: the caller's guarantees for the block and both layouts are the ones bump-scope
-        // asks.
-        unsafe { bump_scope::alloc::Allocator::grow(self.0, ptr, old_layout, new_layout) }
-            .map_err(|_| AllocError)
+    fn handle(&self) -> Platform {
+        Platform
     }
+    fn node<T>(&self, value: T) -> &T {
+        let slot = self.block(Layout::new::<T>()).cast::<T>();
+        // SAFETY: a fresh block for one `T`, aligned for it; it stays allocated until `reset`,
+        // which takes `&mut self`, so no reference handed out here outlives it.
+        unsafe {
+            slot.as_ptr().write(value);
+            slot.as_ref()
+        }
+    }
+    fn list<T: Copy>(&self, items: &[T]) -> &[T] {
+        let start = self.block(Layout::for_value(items)).cast::<T>();
+        // SAFETY: a fresh block for `items.len()` values of `T`, aligned for them, disjoint from
+        // `items`; it stays allocated until `reset` (as in `node`).
+        unsafe {
+            std::ptr::copy_nonoverlapping(items.as_ptr(), start.as_ptr(), items.len());
+            std::slice::from_raw_parts(start.as_ptr(), items.len())
+        }
+    }
+    fn name(&self, s: &str) -> &str {
+        let bytes = self.list(s.as_bytes());
+        // SAFETY: a copy of the bytes of a `str`.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+    fn reset(&mut self) {
+        for (block, layout) in self.blocks.get_mut().drain(..) {
+            // SAFETY: every recorded block came from the platform with this layout, and is freed
+            // once: the record goes with it.
+            unsafe { Platform.deallocate(block, layout) };
+        }
+    }
+}
 
-    #[inline(always)]
-    unsafe fn shrink(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: the caller's guarantees for the block and both layouts are the ones bump-scope
-        // asks.
-        unsafe { bump_scope::alloc::Allocator::shrink(self.0, ptr, old_layout, new_layout) }
-            .map_err(|_| AllocError)
+impl Drop for PlatformPass {
+    fn drop(&mut self) {
+        self.reset();
     }
 }
 
@@ -552,15 +572,16 @@ pub fn run<P: PassArena>(source: &str, passes: usize) -> u64 {
     sum
 }
 
-/// Runs [`run`] once for each peer, in the order allockit, bumpalo, bump-scope, and returns
-/// `(name, checksum, elapsed)` for each; panics if the checksums differ.
-pub fn run_all(source: &str, passes: usize) -> [(&'static str, u64, Duration); 3] {
+/// Runs [`run`] once for each arena, in the order platform, allockit, bumpalo, bump-scope, and
+/// returns `(name, checksum, elapsed)` for each; panics if the checksums differ.
+pub fn run_all(source: &str, passes: usize) -> [(&'static str, u64, Duration); 4] {
     fn timed<P: PassArena>(source: &str, passes: usize) -> (&'static str, u64, Duration) {
         let start = Instant::now();
         let sum = run::<P>(source, passes);
         (P::NAME, sum, start.elapsed())
     }
     let rows = [
+        timed::<PlatformPass>(source, passes),
         timed::<AllockitArena>(source, passes),
         timed::<Bumpalo>(source, passes),
         timed::<BumpScope>(source, passes),

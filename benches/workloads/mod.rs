@@ -3,9 +3,11 @@
 //! Shared by `benches/strategies.rs` (criterion) and `examples/compare.rs` (a quick side-by-side
 //! table), so that both measure exactly the same work. A new strategy implements [`Strategy`] and
 //! joins the lists in those two files. The peers (the minimal free list, mimalloc, bump-scope)
-//! are in `peers.rs`.
+//! are in `peers.rs`. `compiler_pass.rs` is a workload of its own kind: a toy compiler pass over
+//! arenas, generic over its own small trait ([`compiler_pass::PassArena`]).
 #![allow(dead_code)] // each user runs its own subset
 
+pub mod compiler_pass;
 pub mod peers;
 
 use std::borrow::Borrow;

@@ -9,11 +9,21 @@
 //! with no side effect and comes to [`Chunks::with_new_chunk`], which opens the limit by the size
 //! of one chunk, repeats the request, and closes it again.
 //!
-//! Every byte of chunk memory goes through two private methods: [`Chunks::reserving`] before a
-//! chunk is taken (it may refuse) and [`Chunks::released`] after chunks went back (at a reset, a
-//! shrinking reset, and when the arena is dropped). Today they keep a ledger that tests check
-//! against bumpalo's own count; charging an `Account` means adding its calls there and nowhere
-//! else.
+//! Every byte of chunk memory goes through three private methods: [`Chunks::reserving`] before a
+//! chunk is taken (it may refuse), [`Chunks::reserved`] just after, with what bumpalo took, and
+//! [`Chunks::released`] after chunks went back (at a reset, a shrinking reset, and when the arena
+//! is dropped). They keep a ledger that tests check against bumpalo's own count, and they charge
+//! the arena's [`Account`], if it has one: nowhere else is an account charged or given back.
+//!
+//! The charge is exact. [`Chunks::plan`] works out the size bumpalo will give the chunk (its own
+//! rule: twice the newest chunk or the request, rounded so that the chunk and its footer fill a
+//! power of two below a page and whole pages above), and the gate opens by exactly that much, so
+//! the account's budget is asked for the chunk's own bytes, no more. Each chunk is one charge of
+//! its usable bytes (what [`ArenaStats::capacity`](super::ArenaStats::capacity) counts; bumpalo's
+//! footer of a few words per chunk is not counted, as the capacity does not count it). A charge is
+//! given back with its own size, so `charges` remembers each chunk's. Only if the global allocator
+//! refuses the planned chunk and bumpalo settles for a smaller one is the chunk charged more than
+//! its size (the planned size, until it is released): the account errs high, never low.
 //!
 //! The warm reset needs the cycle's high-water mark of chunk memory taken, its *footprint*: the
 //! bytes of all chunks but the current one (their unfilled ends included, since the arena moved
@@ -24,16 +34,49 @@
 use core::cell::Cell;
 use core::ptr::NonNull;
 
+use alloc::vec::Vec;
+
 use bumpalo::Bump;
 
+#[cfg(not(loom))]
+pub(super) use crate::subsystem::Account;
 use crate::{AllocError, Allocator, Layout};
 
-/// The first chunk bumpalo reserves is a little under 512 bytes; a plan never goes below that.
-const SMALLEST_CHUNK: usize = 512;
+/// Under loom there are no subsystems (their accounts are `static`s, which loom's primitives
+/// cannot build), so no arena is charged: the account type has no values.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(super) enum Account {}
 
-/// bumpalo rounds a chunk's size up to a power of two below a page and to whole pages above, less
-/// its footer: never by a page or more. A plan adds this much to the size it asks for.
-const ROUNDING: usize = 4096;
+#[cfg(loom)]
+impl Account {
+    fn charge(&self, _bytes: usize) -> Result<(), AllocError> {
+        match *self {}
+    }
+
+    fn uncharge(&self, _bytes: usize) {
+        match *self {}
+    }
+
+    pub(super) fn name(&self) -> &'static str {
+        match *self {}
+    }
+}
+
+// bumpalo 3's chunk sizing, repeated so that a chunk can be charged before it is taken. A unit
+// test checks each constant against bumpalo, and `with_new_chunk` checks every chunk in debug
+// builds.
+
+/// The size of bumpalo's chunk footer: six words, aligned to 16.
+const FOOTER: usize = (6 * size_of::<usize>()).next_multiple_of(16);
+/// What bumpalo allows for the footer and the global allocator's own header when it rounds.
+const OVERHEAD: usize = (16 + FOOTER).next_multiple_of(16);
+/// The usable bytes of bumpalo's smallest chunk: 512 bytes with the overhead.
+const SMALLEST_CHUNK: usize = 512 - OVERHEAD;
+/// Chunks from this size on are rounded to whole pages, smaller ones to powers of two.
+const PAGE: usize = 4096;
+/// Every chunk is aligned to at least this.
+const CHUNK_ALIGN: usize = 16;
 
 /// bumpalo's `Bump` with its chunk reservations under the arena's control.
 pub(super) struct Chunks {
@@ -49,11 +92,17 @@ pub(super) struct Chunks {
     /// Bytes of chunk memory passed to `reserving` and not yet to `released`. Equals
     /// `bump.allocated_bytes()` whenever no method of `Chunks` is running.
     reserved: Cell<usize>,
+    /// The account charged with every chunk, if any.
+    account: Option<&'static Account>,
+    /// With an account, what each chunk held was charged, oldest chunk first (one entry per chunk,
+    /// the newest last); empty without one. Its sum is the account's live bytes for this arena.
+    /// Room for the next entry is made before a chunk is charged, so pushing never allocates.
+    charges: Cell<Vec<usize>>,
 }
 
 impl Chunks {
-    /// No chunk; the first request reserves one.
-    pub(super) fn new() -> Self {
+    /// No chunk; the first request reserves one, charged to `account` if there is one.
+    pub(super) fn new(account: Option<&'static Account>) -> Self {
         let bump = Bump::new();
         bump.set_allocation_limit(Some(0));
         Self {
@@ -61,16 +110,23 @@ impl Chunks {
             newest: Cell::new(0),
             high_water: Cell::new(0),
             reserved: Cell::new(0),
+            account,
+            charges: Cell::new(Vec::new()),
         }
     }
 
-    /// One chunk with room for at least `bytes` bytes (none for 0).
+    /// One chunk with room for at least `bytes` bytes (none for 0), charged to `account` if there
+    /// is one.
     ///
     /// # Errors
     ///
-    /// [`AllocError`] if `bytes` is larger than any layout can be, or the chunk cannot be had.
-    pub(super) fn with_room(bytes: usize) -> Result<Self, AllocError> {
-        let chunks = Self::new();
+    /// [`AllocError`] if `bytes` is larger than any layout can be, or the chunk cannot be had
+    /// (the global allocator or the account's budget refuses it).
+    pub(super) fn with_room(
+        bytes: usize,
+        account: Option<&'static Account>,
+    ) -> Result<Self, AllocError> {
+        let chunks = Self::new(account);
         if bytes == 0 {
             return Ok(chunks);
         }
@@ -185,33 +241,39 @@ impl Chunks {
     }
 
     /// Frees every block, then keeps one chunk with room for the cycle's high-water mark: the
-    /// newest chunk if it is large enough, else a new one of that size, reserved in place of all
-    /// the others. If that chunk cannot be had, the newest chunk is kept all the same.
+    /// newest chunk if it is large enough, else a new one of that size, reserved after all the
+    /// others went back. If that chunk cannot be had (the global allocator or the account's
+    /// budget refuses it), no chunk is kept. The chunk kept stays charged.
     pub(super) fn reset(&mut self) {
         let need = self.high_water.get().max(self.footprint());
-        let before = self.bump.allocated_bytes();
-        // Frees every chunk but the newest and moves its bump pointer back to the end.
-        self.bump.reset();
-        let after = self.bump.allocated_bytes();
-        self.bump.set_allocation_limit(Some(after));
-        self.released(before - after);
-        self.newest.set(self.room());
-        self.high_water.set(0);
-        let fresh = if need > self.room() {
-            Self::with_room(need).ok()
+        if need > self.newest.get() {
+            // Everything goes back before the one chunk is asked for, so that it never sits beside
+            // the chunks it replaces, in memory or under the account's budget.
+            self.release_all();
+            if let Ok(fresh) = Self::with_room(need, self.account) {
+                *self = fresh;
+            }
         } else {
-            None
-        };
-        if let Some(fresh) = fresh {
-            // Dropping the old engine releases its chunk.
-            *self = fresh;
+            let before = self.bump.allocated_bytes();
+            // Frees every chunk but the newest and moves its bump pointer back to the end.
+            self.bump.reset();
+            let after = self.bump.allocated_bytes();
+            self.bump.set_allocation_limit(Some(after));
+            self.released(before - after, self.count());
+            self.high_water.set(0);
         }
+        debug_assert_eq!(self.newest.get(), self.room());
         self.check_invariants();
     }
 
-    /// Frees every block and every chunk.
+    /// Frees every block and every chunk (and gives back every charge).
     pub(super) fn release_all(&mut self) {
-        *self = Self::new();
+        *self = Self::new(self.account);
+    }
+
+    /// The account charged with the chunks, if any.
+    pub(super) fn account(&self) -> Option<&'static Account> {
+        self.account
     }
 
     /// Bytes the current chunk still has room for.
@@ -252,9 +314,9 @@ impl Chunks {
     /// that failed because the current chunk is full) once more with room for one new chunk.
     ///
     /// The chunk is bumpalo's choice, as if there were no gate: twice the newest chunk, or the
-    /// request if that is larger, rounded up. The gate opens by an upper bound of that size,
-    /// announced to [`reserving`](Self::reserving) first; what bumpalo did not take of it goes to
-    /// [`released`](Self::released) after.
+    /// request if that is larger, rounded up. [`plan`](Self::plan) works out that size, which is
+    /// announced to [`reserving`](Self::reserving) first, and the gate opens by exactly that much;
+    /// [`reserved`](Self::reserved) then hears what bumpalo took.
     #[inline]
     fn with_new_chunk<T>(
         &self,
@@ -270,53 +332,113 @@ impl Chunks {
         let after = self.capacity();
         self.bump.set_allocation_limit(Some(after));
         let added = after - before;
+        // bumpalo takes less only if the global allocator refused the planned chunk (bumpalo then
+        // tries halves), which never happens in tests: there, a chunk is exactly as planned.
         debug_assert!(
-            added <= planned,
+            added == 0 || added == planned,
             "bumpalo took {added} bytes for a chunk, planned {planned}"
         );
         if added != 0 {
             self.newest.set(added);
         }
-        self.released(planned - added);
+        self.reserved(planned, added);
         result.ok_or(AllocError)
     }
 
-    /// An upper bound of the chunk bumpalo adds for `request`: see [`ROUNDING`].
+    /// The usable bytes of the chunk bumpalo adds for `request`, by bumpalo's own rule: the
+    /// larger of twice the newest chunk, the request (rounded up to its alignment, at least 16)
+    /// and the smallest chunk; then, with the footer and the global allocator's header, rounded
+    /// up to a power of two below a page or to whole pages from a page on. `None` if that is
+    /// larger than any layout can be.
     fn plan(&self, request: Layout) -> Option<usize> {
-        let doubled = self.newest.get().checked_mul(2)?;
-        let request = request
-            .size()
-            .checked_next_multiple_of(request.align().max(16))?;
-        let bytes = doubled
-            .max(request)
-            .max(SMALLEST_CHUNK)
-            .checked_add(ROUNDING)?;
-        (bytes <= isize::MAX as usize).then_some(bytes)
+        let align = request.align().max(CHUNK_ALIGN);
+        let request_bytes = request.size().checked_next_multiple_of(align)?;
+        let bytes = self
+            .newest
+            .get()
+            .checked_mul(2)?
+            .max(request_bytes)
+            .max(SMALLEST_CHUNK);
+        let with_overhead = bytes.checked_add(OVERHEAD)?;
+        let rounded = if bytes < PAGE {
+            with_overhead.next_power_of_two()
+        } else {
+            with_overhead.checked_next_multiple_of(PAGE)?
+        };
+        let bytes = rounded - OVERHEAD;
+        (bytes + FOOTER <= isize::MAX as usize - (align - 1)).then_some(bytes)
     }
 
-    /// Called before up to `bytes` of chunk memory are reserved; an error refuses the chunk, and
-    /// the request that needed it fails with [`AllocError`].
+    /// Called before `bytes` of chunk memory are reserved; an error refuses the chunk, and the
+    /// request that needed it fails with [`AllocError`], with nothing changed.
     ///
-    /// The hook for an account charged with the arena's memory: its budget check and charge go
-    /// here.
+    /// With an account, this is where its budget is asked: the chunk is charged here, after room
+    /// for its entry in `charges` is made.
     #[inline]
     fn reserving(&self, bytes: usize) -> Result<(), AllocError> {
+        if let Some(account) = self.account {
+            self.with_charges(|charges| charges.try_reserve(1).map_err(|_| AllocError))?;
+            account.charge(bytes)?;
+        }
         self.reserved.set(self.reserved.get() + bytes);
         Ok(())
     }
 
-    /// Called after `bytes` of chunk memory went back to the global allocator, or were announced
-    /// to [`reserving`](Self::reserving) and not taken.
-    ///
-    /// The hook for an account charged with the arena's memory: its refund goes here.
+    /// Called after a chunk of `planned` bytes was announced to
+    /// [`reserving`](Self::reserving), with the bytes bumpalo took: `planned`, or 0 if no chunk
+    /// could be had (or, rarely, fewer: see the module documentation).
     #[inline]
-    fn released(&self, bytes: usize) {
+    fn reserved(&self, planned: usize, added: usize) {
+        self.reserved.set(self.reserved.get() - (planned - added));
+        if let Some(account) = self.account {
+            if added == 0 {
+                account.uncharge(planned);
+            } else {
+                // `reserving` made room for this entry: no allocation.
+                self.with_charges(|charges| charges.push(planned));
+            }
+        }
+    }
+
+    /// Called after `bytes` of chunk memory went back to the global allocator: every chunk but
+    /// the newest `kept` ones.
+    ///
+    /// With an account, this is where the released chunks' charges are given back.
+    #[inline]
+    fn released(&self, bytes: usize, kept: usize) {
         self.reserved.set(self.reserved.get() - bytes);
+        if let Some(account) = self.account {
+            self.with_charges(|charges| {
+                let gone = charges.len() - kept;
+                for charge in charges.drain(..gone) {
+                    account.uncharge(charge);
+                }
+            });
+        }
+    }
+
+    /// Runs `f` on the list of charges. The list is taken out of its cell for the call (leaving
+    /// an empty list, which allocates nothing) and put back after.
+    #[inline]
+    fn with_charges<R>(&self, f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
+        let mut charges = self.charges.take();
+        let result = f(&mut charges);
+        self.charges.set(charges);
+        result
     }
 
     /// Checks the fields' invariants (debug builds and tests).
     pub(super) fn check_invariants(&self) {
         debug_assert_eq!(self.reserved.get(), self.capacity(), "ledger out of step");
+        if self.account.is_some() {
+            self.with_charges(|charges| {
+                debug_assert_eq!(charges.len(), self.count(), "one charge per chunk");
+                debug_assert!(
+                    charges.iter().sum::<usize>() >= self.capacity(),
+                    "a chunk charged less than its size"
+                );
+            });
+        }
         debug_assert_eq!(
             self.bump.allocation_limit(),
             Some(self.capacity()),
@@ -331,7 +453,7 @@ impl Chunks {
 impl Drop for Chunks {
     fn drop(&mut self) {
         // `bump` frees its chunks right after this.
-        self.released(self.capacity());
+        self.released(self.capacity(), 0);
     }
 }
 
@@ -345,7 +467,7 @@ mod tests {
 
     #[test]
     fn bumpalo_never_reserves_a_chunk_past_the_gate() {
-        let chunks = Chunks::new();
+        let chunks = Chunks::new(None);
         chunks.check_invariants();
         // A chunk is added only through `with_new_chunk`, and the ledger follows.
         for n in [1, 100, 1000, 10_000, 100_000, 3] {
@@ -361,7 +483,7 @@ mod tests {
 
     #[test]
     fn chunks_double_as_bumpalo_would_and_stay_within_the_plan() {
-        let chunks = Chunks::new();
+        let chunks = Chunks::new(None);
         let mut sizes = alloc::vec::Vec::new();
         for _ in 0..12 {
             let room = chunks.room();
@@ -381,18 +503,18 @@ mod tests {
     #[test]
     fn with_room_gives_one_empty_chunk() {
         for n in [0, 1, 511, 4096, 100_000] {
-            let chunks = Chunks::with_room(n).unwrap();
+            let chunks = Chunks::with_room(n, None).unwrap();
             assert!(chunks.room() >= n);
             assert_eq!(chunks.count(), usize::from(n > 0));
             assert_eq!(chunks.footprint(), 0);
             chunks.check_invariants();
         }
-        assert!(Chunks::with_room(usize::MAX).is_err());
+        assert!(Chunks::with_room(usize::MAX, None).is_err());
     }
 
     #[test]
     fn high_water_survives_the_fall_it_was_recorded_before() {
-        let mut chunks = Chunks::with_room(4096).unwrap();
+        let mut chunks = Chunks::with_room(4096, None).unwrap();
         let a = chunks.allocate(bytes(3000)).unwrap();
         // SAFETY: `a` is the most recent block, with that layout: all of it comes back.
         assert_eq!(unsafe { chunks.deallocate(a, bytes(3000)) }, 3000);
@@ -407,7 +529,7 @@ mod tests {
 
     #[test]
     fn reset_replaces_chunks_too_small_for_the_cycle_by_one_that_holds_it() {
-        let mut chunks = Chunks::new();
+        let mut chunks = Chunks::new(None);
         for _ in 0..200 {
             chunks.allocate(bytes(1000)).unwrap();
         }
@@ -424,5 +546,95 @@ mod tests {
         chunks.release_all();
         assert_eq!((chunks.count(), chunks.capacity()), (0, 0));
         chunks.check_invariants();
+    }
+
+    #[test]
+    fn the_sizing_constants_are_bumpalos() {
+        let bump = Bump::new();
+        bump.alloc(1u8);
+        assert_eq!(bump.allocated_bytes(), SMALLEST_CHUNK);
+        assert_eq!(
+            bump.allocated_bytes_including_metadata() - bump.allocated_bytes(),
+            FOOTER
+        );
+        assert_eq!((SMALLEST_CHUNK + OVERHEAD) % 512, 0);
+    }
+
+    #[test]
+    fn every_chunk_is_exactly_the_size_planned() {
+        // Requests around each rounding boundary, with alignments from 1 to 4096; each either fits
+        // the current chunk or adds one chunk of exactly the planned size.
+        let chunks = Chunks::new(None);
+        let mut added_chunks = 0;
+        for size in [1, 7, 400, 449, 1000, 4000, 4033, 5000, 70_000, 1 << 20, 3] {
+            for align in [1, 8, 64, 4096] {
+                let layout = Layout::from_size_align(size, align).unwrap();
+                let (before, count) = (chunks.capacity(), chunks.count());
+                let planned = chunks.plan(layout).unwrap();
+                chunks.allocate(layout).unwrap();
+                if chunks.count() != count {
+                    assert_eq!(chunks.capacity() - before, planned, "{layout:?}");
+                    added_chunks += 1;
+                }
+            }
+            // A request one byte larger than the room left always needs a chunk.
+            let layout = bytes(chunks.room() + 1);
+            let (before, planned) = (chunks.capacity(), chunks.plan(layout).unwrap());
+            chunks.allocate(layout).unwrap();
+            assert_eq!(chunks.capacity() - before, planned, "{layout:?}");
+            added_chunks += 1;
+        }
+        assert!(added_chunks > 11);
+        chunks.check_invariants();
+    }
+
+    #[cfg(not(loom))]
+    #[test]
+    fn each_chunk_is_one_charge_of_its_size_given_back_when_the_chunk_goes() {
+        static CHUNKS: Account = Account::new("chunks-unit-test");
+        let mut chunks = Chunks::new(Some(&CHUNKS));
+        let mut sizes = alloc::vec::Vec::new();
+        for _ in 0..6 {
+            let before = chunks.capacity();
+            chunks.allocate(bytes(chunks.room() + 1)).unwrap();
+            sizes.push(chunks.capacity() - before);
+            assert_eq!(chunks.with_charges(|c| c.clone()), sizes);
+            let stats = CHUNKS.stats();
+            assert_eq!(
+                (stats.live_blocks, stats.live_bytes),
+                (sizes.len(), chunks.capacity())
+            );
+        }
+        // A reset that keeps the newest chunk gives back the others, each with its own size.
+        chunks.allocate(bytes(1)).unwrap();
+        let freed_before = CHUNKS.stats().bytes_freed;
+        let newest = chunks.newest.get();
+        // The footprint of this cycle is larger than the newest chunk: the reset replaces all of
+        // them by one new chunk, charged before the old one is given back.
+        chunks.reset();
+        let stats = CHUNKS.stats();
+        assert_eq!(stats.live_blocks, 1);
+        assert_eq!(stats.live_bytes, chunks.capacity());
+        assert!(chunks.capacity() > newest);
+        assert_eq!(
+            stats.bytes_freed - freed_before,
+            sizes.iter().sum::<usize>()
+        );
+        chunks.check_invariants();
+        chunks.release_all();
+        assert_eq!(
+            (CHUNKS.stats().live_blocks, CHUNKS.stats().live_bytes),
+            (0, 0)
+        );
+        assert_eq!(
+            chunks.account().map(Account::name),
+            Some("chunks-unit-test")
+        );
+        chunks.allocate(bytes(10)).unwrap();
+        drop(chunks);
+        let stats = CHUNKS.stats();
+        assert_eq!((stats.live_blocks, stats.live_bytes), (0, 0));
+        assert_eq!(stats.allocations, stats.deallocations);
+        assert_eq!(stats.bytes_allocated, stats.bytes_freed);
     }
 }

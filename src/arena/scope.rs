@@ -1,6 +1,9 @@
-//! `with_arena`: the C design's `WITH_ARENA` scope, with its per-thread pool of arenas.
+//! `with_arena`: the C design's `WITH_ARENA` scope, with its per-thread pool of arenas, and
+//! `with_arena_in`, the same scope charged to a subsystem's account.
 
 use super::Arena;
+#[cfg(not(loom))]
+use crate::subsystem::Account;
 
 /// Runs `f` with a temporary arena and frees everything it allocated when `f` returns: the C
 /// design's `WITH_ARENA(temp, capacity, { ... })`.
@@ -38,12 +41,66 @@ use super::Arena;
 /// assert_eq!(longest, Some(5));
 /// ```
 pub fn with_arena<R>(capacity: usize, f: impl FnOnce(&Arena) -> R) -> R {
-    let scope = pool::Scope::enter(capacity);
+    let scope = pool::Scope::enter(capacity, None);
+    f(scope.arena())
+}
+
+/// [`with_arena`] with the arena's chunks charged to `account`, as
+/// [`Arena::with_account`] charges them: scratch memory shows in that subsystem's live and peak
+/// bytes and in [`subsystem::report`](crate::subsystem::report), and a chunk the account's
+/// budget cannot cover is refused (the request that needed it fails with
+/// [`AllocError`](crate::AllocError)).
+///
+/// The name follows the `_in` convention of `Vec::with_capacity_in`: the scope's memory is in
+/// that account.
+///
+/// Pooling, with the `std` feature: a scope takes a pooled arena of the same account (a scope of
+/// another account, or an uncharged [`with_arena`], never takes it), and gives it back reset.
+/// Between scopes the arena keeps one chunk, and that chunk **stays charged** to the account: it
+/// is memory held for the subsystem's next scope, and the report says so. It goes back, and its
+/// charge with it, when the thread's pool is full or the thread exits. The warm reset works as
+/// for `with_arena`: a loop of scopes of the same size stops reserving (and charging) chunks.
+///
+/// If the account's budget refuses the first chunk of `capacity` bytes, the scope starts with no
+/// chunk rather than failing: every request then asks the budget again, and fails with
+/// `AllocError` while the budget cannot cover its chunk.
+///
+/// # Panics
+///
+/// Panics whenever `f` panics (the arena is still reset and returned to the pool).
+///
+/// # Examples
+///
+/// ```
+/// use allockit::subsystem::Account;
+/// use allockit::{with_arena_in, Vec};
+///
+/// static REQUESTS: Account = Account::new("scoped-requests");
+///
+/// let total = with_arena_in(8192, &REQUESTS, |temp| {
+///     let mut ids = Vec::new_in(temp);
+///     ids.extend(0..100u64);
+///     // The scope's chunk is the account's while the scope runs.
+///     assert!(REQUESTS.stats().live_bytes >= 8192);
+///     ids.iter().sum::<u64>()
+/// });
+/// assert_eq!(total, 4950);
+/// // Pooled for the next scope, the arena's one chunk is still charged.
+/// assert_eq!(REQUESTS.stats().live_blocks, 1);
+/// ```
+#[cfg(not(loom))]
+pub fn with_arena_in<R>(
+    capacity: usize,
+    account: &'static Account,
+    f: impl FnOnce(&Arena) -> R,
+) -> R {
+    let scope = pool::Scope::enter(capacity, Some(account));
     f(scope.arena())
 }
 
 /// Where `with_arena` gets its arenas: a per-thread pool with `std`, a fresh arena without.
 mod pool {
+    use super::super::chunks::{Account, Chunks};
     use super::Arena;
 
     /// Arenas kept per thread; deeper nesting than this creates and drops arenas as it goes.
@@ -63,16 +120,32 @@ mod pool {
     }
 
     impl Scope {
-        pub(super) fn enter(capacity: usize) -> Self {
+        /// A scope with an arena charged to `account` (or to none) whose current chunk has room
+        /// for `capacity` bytes: the most recently pooled arena of that account, else a new one.
+        pub(super) fn enter(capacity: usize, account: Option<&'static Account>) -> Self {
             #[cfg(feature = "std")]
-            let arena = POOL
-                .try_with(|pool| pool.borrow_mut().pop())
+            let pooled = POOL
+                .try_with(|pool| {
+                    let mut pool = pool.try_borrow_mut().ok()?;
+                    let at = pool
+                        .iter()
+                        .rposition(|arena| same_account(arena.chunks.account(), account))?;
+                    Some(pool.remove(at))
+                })
                 .ok()
-                .flatten()
-                .filter(|arena| arena.chunks.room() >= capacity)
-                .unwrap_or_else(|| Arena::with_capacity(capacity));
+                .flatten();
             #[cfg(not(feature = "std"))]
-            let arena = Arena::with_capacity(capacity);
+            let pooled: Option<Arena> = None;
+            // A pooled arena too small for this scope is dropped here, outside the pool's borrow.
+            let arena = match pooled {
+                Some(arena) if arena.chunks.room() >= capacity => arena,
+                _ => match account {
+                    None => Arena::with_capacity(capacity),
+                    // A budget that refuses the first chunk leaves the scope without one.
+                    Some(account) => Arena::try_with_room(capacity, Some(account))
+                        .unwrap_or_else(|_| Arena::from_chunks(Chunks::new(Some(account)))),
+                },
+            };
             Self { arena: Some(arena) }
         }
 
@@ -80,6 +153,15 @@ mod pool {
             self.arena
                 .as_ref()
                 .expect("a scope holds its arena until dropped")
+        }
+    }
+
+    /// Whether two arenas' accounts are the same account (or both none).
+    #[cfg(feature = "std")]
+    fn same_account(a: Option<&'static Account>, b: Option<&'static Account>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => core::ptr::eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
         }
     }
 
