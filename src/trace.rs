@@ -419,6 +419,7 @@ impl<A> Trace<A> {
     /// Counts `bytes` obtained outside the inner allocator as one live block (an arena's chunk
     /// charged to an account), under the limit: `Err` (a failure counted) if it cannot cover
     /// them. Not recorded at the tracking level. Zero bytes count nothing.
+    #[cfg(not(loom))]
     pub(crate) fn charge(&self, bytes: usize) -> Result<(), AllocError> {
         if bytes == 0 {
             return Ok(());
@@ -430,6 +431,7 @@ impl<A> Trace<A> {
     }
 
     /// Gives back a [`charge`](Self::charge) of `bytes`.
+    #[cfg(not(loom))]
     pub(crate) fn uncharge(&self, bytes: usize) {
         if bytes != 0 {
             self.shards.writer().freed(bytes);
