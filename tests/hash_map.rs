@@ -4,6 +4,7 @@
 
 mod common;
 
+use allockit::subsystem::Account;
 use allockit::{
     Allocator, Arena, Box, HashMap, Platform, Slab, SlabBuilder, Trace, Vec, strdup_in,
     try_strdup_in,
@@ -174,7 +175,28 @@ fn a_full_arena_refuses_try_reserve_and_the_map_keeps_every_entry() {
 
 /// hashbrown 0.17.1 never dropped the allocator of an empty map consumed by `into_iter`
 /// (hashbrown #751): a slab or arena owned by such a map leaked with all its chunks. The
-/// manifest requires 0.17.2, which drops it.
+/// manifest requires 0.17.2, which drops it. A counting upstream sees every chunk come back: a
+/// `Trace` under the slab, an account the arena's chunks are charged to.
+#[test]
+fn an_empty_map_consumed_by_into_iter_drops_the_arena_it_owns() {
+    static CHUNKS: Account = Account::new("map-owned-arena");
+    let arena = Arena::with_account(&CHUNKS);
+    let _ = arena.alloc([0u8; 100]); // a chunk
+    assert_eq!(CHUNKS.stats().live_blocks, 1, "one chunk charged");
+    let map: HashMap<u32, u32, Arena> = HashMap::new_in(arena);
+    assert_eq!(map.into_iter().count(), 0);
+    let s = CHUNKS.stats();
+    assert_eq!((s.live_blocks, s.live_bytes), (0, 0), "{s}");
+
+    // One that held entries and was emptied again takes the same path.
+    let mut map: HashMap<u32, u32, Arena> = HashMap::new_in(Arena::with_account(&CHUNKS));
+    map.insert(1, 2);
+    map.clear();
+    assert_eq!(map.into_iter().count(), 0);
+    let s = CHUNKS.stats();
+    assert_eq!((s.live_blocks, s.live_bytes), (0, 0), "{s}");
+}
+
 #[test]
 fn an_empty_map_consumed_by_into_iter_drops_the_slab_it_owns() {
     let upstream = Trace::new(Platform);
