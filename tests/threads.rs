@@ -386,3 +386,40 @@ const BLOCK: Layout = Layout::new::<[u64; 4]>();
 struct Sent(NonNull<u8>);
 // SAFETY: a handle to a block of a `Sync` allocator; one thread at a time uses it.
 unsafe impl Send for Sent {}
+
+/// A snapshot used to read all the frees, then all the allocations: a thread preempted between
+/// the two passes counted every allocation made meanwhile and none of its frees, and raised the
+/// peak to hundreds of MB for a workload that never held more than one block. What a snapshot
+/// shows live was live at some moment, however long it is preempted.
+#[test]
+fn a_snapshot_never_shows_more_live_than_ever_was() {
+    let rounds = scaled(200_000, 300);
+    let one = Layout::from_size_align(1000, 8).unwrap();
+    for level in [Level::Counters, Level::Tracking] {
+        let trace = Trace::with_level(Platform, level);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut seen = (0, 0);
+                while !done.load(Ordering::SeqCst) {
+                    let stats = trace.stats();
+                    check_snapshot(&stats, &mut seen);
+                    assert!(
+                        stats.live_bytes <= 1000 && stats.peak_bytes <= 1000,
+                        "{stats:?}"
+                    );
+                    // Preempted between its passes now and then, as the scheduler pleases.
+                    std::thread::yield_now();
+                }
+            });
+            for _ in 0..rounds {
+                let block = trace.allocate(one).unwrap();
+                // SAFETY: live with `one`, freed once.
+                unsafe { trace.deallocate(block.cast(), one) };
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        let s = trace.stats();
+        assert_eq!((s.peak_blocks, s.peak_bytes), (1, 1000), "{level:?}: {s:?}");
+    }
+}

@@ -17,13 +17,17 @@
 //! # Snapshots
 //!
 //! [`Shards::snapshot`] adds the shards up. Each sum is exact once the threads that wrote them
-//! have joined. While they run, every field of a snapshot is consistent: live figures are
-//! `allocated - freed` of the same sums, never below zero, and the peak is at least the live
-//! figure. Never below zero, because the falls (frees and shrinks) are written with `Release` and
-//! read first, with `Acquire`, and the rises are read after them: a fall reaches a thread only
-//! after its block was handed out, so every fall a snapshot counts has its rise counted too. (At
-//! the counters level a caller may free with more bytes than it asked for, up to the length the
-//! allocator returned; live *bytes* can then fall below zero, and read as zero.)
+//! have joined. While they run, every field of a snapshot is consistent, and what it shows live
+//! was live at some moment: the rises (allocations, grows) are written with `Release` and read
+//! first, with `Acquire`, and the falls (frees, shrinks) are read after them. So a fall that
+//! happened before a rise the snapshot counts is counted too, and the figure is at most what was
+//! live when the second pass began; a fall counted whose rise was not (a block allocated and freed
+//! between the two passes) only makes it smaller, and the snapshot then counts no more freed than
+//! allocated (`live` never below zero, `live = allocated - freed`). A snapshot therefore never
+//! shows more live than was, even when its thread is preempted between the passes, and can raise
+//! the peak to what it shows. (At the counters level a caller may free with more bytes than it
+//! asked for, up to the length the allocator returned; live *bytes* then read lower, down to
+//! zero.)
 //!
 //! # Peaks
 //!
@@ -44,8 +48,10 @@
 //! - on one thread the estimate is exact, and so is the peak;
 //! - under threads it is off by the other shards' unpublished parts, less than `PUBLISH_BYTES`
 //!   bytes and blocks each, either way;
-//! - a snapshot raises the peak to the live figures it saw, so no later snapshot reports a peak
-//!   below what an earlier one saw live.
+//! - a snapshot raises the peak to the live figures it saw (which were live at some moment), so
+//!   no later snapshot reports a peak below what an earlier one saw live;
+//! - a thread whose blocks are all freed by others, and which allocates less than
+//!   `PUBLISH_BYTES` in all, may leave its high to no estimate but a snapshot's.
 //!
 //! # The limit
 //!
@@ -131,11 +137,12 @@ pub(crate) fn clamp(value: usize) -> usize {
     if signed(value) < 0 { 0 } else { value }
 }
 
-/// Adds `n` to a counter that only the calling thread writes; returns the new value.
+/// Adds `n` to a counter of rises that only the calling thread writes (`Release`: a snapshot
+/// that reads the new value with `Acquire` sees every fall before it; see the module docs).
 #[inline(always)]
 fn bump(counter: &AtomicUsize, n: usize) -> usize {
     let value = counter.load(Ordering::Relaxed).wrapping_add(n);
-    counter.store(value, Ordering::Relaxed);
+    counter.store(value, Ordering::Release);
     value
 }
 
@@ -144,7 +151,7 @@ fn bump(counter: &AtomicUsize, n: usize) -> usize {
 fn bump_from(counter: &AtomicUsize, n: usize) -> (usize, usize) {
     let before = counter.load(Ordering::Relaxed);
     let after = before.wrapping_add(n);
-    counter.store(after, Ordering::Relaxed);
+    counter.store(after, Ordering::Release);
     (before, after)
 }
 
@@ -153,7 +160,7 @@ fn bump_from(counter: &AtomicUsize, n: usize) -> (usize, usize) {
 fn bump_fall_from(counter: &AtomicUsize, n: usize) -> (usize, usize) {
     let before = counter.load(Ordering::Relaxed);
     let after = before.wrapping_add(n);
-    counter.store(after, Ordering::Release);
+    counter.store(after, Ordering::Relaxed);
     (before, after)
 }
 
@@ -166,11 +173,11 @@ fn due(before: usize, after: usize) -> bool {
     (before ^ after) >= PUBLISH_BYTES
 }
 
-/// [`bump`] for a fall, which a snapshot reads with `Acquire` (see the module docs).
+/// Adds `n` to a counter of falls that only the calling thread writes.
 #[inline(always)]
 fn bump_fall(counter: &AtomicUsize, n: usize) -> usize {
     let value = counter.load(Ordering::Relaxed).wrapping_add(n);
-    counter.store(value, Ordering::Release);
+    counter.store(value, Ordering::Relaxed);
     value
 }
 
@@ -624,19 +631,7 @@ impl Shards {
     /// A snapshot of the counters (see the module docs for why it is consistent).
     pub(crate) fn snapshot(&self) -> Stats {
         let mut stats = Stats::default();
-        // The falls first, with `Acquire`...
-        for shard in self.all() {
-            stats.deallocations = stats
-                .deallocations
-                .wrapping_add(shard.deallocations.load(Ordering::Acquire));
-            stats.shrinks = stats
-                .shrinks
-                .wrapping_add(shard.shrinks.load(Ordering::Acquire));
-            stats.bytes_freed = stats
-                .bytes_freed
-                .wrapping_add(shard.bytes_freed.load(Ordering::Acquire));
-        }
-        // ... then the rises, so that every fall counted has its rise counted too.
+        // The rises first, with `Acquire`...
         for shard in self.all() {
             stats.allocations = stats
                 .allocations
@@ -651,9 +646,25 @@ impl Shards {
                 .bytes_allocated
                 .wrapping_add(shard.bytes_allocated.load(Ordering::Acquire));
         }
-        stats.live_blocks = clamp(stats.allocations.wrapping_sub(stats.deallocations));
-        stats.live_bytes = clamp(stats.bytes_allocated.wrapping_sub(stats.bytes_freed));
-        // What this snapshot saw live is a peak that no later snapshot may report below.
+        // ... then the falls, so that what is live is at most what was live at some moment in
+        // between: every fall before a rise counted is counted too, and a fall counted whose rise
+        // is not only makes the figure smaller (down to zero: no more is counted freed than
+        // allocated).
+        let mut deallocations = 0usize;
+        let mut bytes_freed = 0usize;
+        for shard in self.all() {
+            deallocations = deallocations.wrapping_add(shard.deallocations.load(Ordering::Relaxed));
+            stats.shrinks = stats
+                .shrinks
+                .wrapping_add(shard.shrinks.load(Ordering::Relaxed));
+            bytes_freed = bytes_freed.wrapping_add(shard.bytes_freed.load(Ordering::Relaxed));
+        }
+        stats.live_blocks = clamp(stats.allocations.wrapping_sub(deallocations));
+        stats.live_bytes = clamp(stats.bytes_allocated.wrapping_sub(bytes_freed));
+        stats.deallocations = stats.allocations.wrapping_sub(stats.live_blocks);
+        stats.bytes_freed = stats.bytes_allocated.wrapping_sub(stats.live_bytes);
+        // What this snapshot shows live was live at some moment: a peak no later snapshot may
+        // report below.
         self.peaks.raise(stats.live_blocks, stats.live_bytes);
         stats.peak_blocks =
             clamp(self.peaks.peak_blocks.load(Ordering::Relaxed)).max(stats.live_blocks);
