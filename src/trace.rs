@@ -36,13 +36,16 @@
 //! - **Snapshots** ([`Trace::stats`]) are consistent in every field at any moment:
 //!   `live = allocated - freed`, never below zero, and `peak >= live`.
 //! - **Peaks** are exact on one thread. Under threads each shard raises the peak from the others'
-//!   *published* figures, which lag by less than 4 KiB and 64 blocks per other shard (a shard
-//!   publishes when its own change passes either), so a peak is within that much of the true
+//!   *published* figures, which lag by less than 2 KiB and 2 048 blocks per other shard (a shard
+//!   publishes whenever its bytes allocated, or freed, cross a multiple of 2 KiB), so a peak is within that much of the true
 //!   high-water mark, either way; and it is never below a live figure any snapshot showed.
-//! - **A limit** ([`Trace::set_limit`]) is never exceeded, under any interleaving, and a request
-//!   refused takes back only its own bytes. Each shard keeps a little credit from the limit (at
-//!   most 8 KiB after a call), so under threads a request may be refused early by at most the
-//!   credit the other shards hold; on one thread the limit is exact.
+//! - **A limit** ([`Trace::set_limit`]) in force is never exceeded, under any interleaving, and a
+//!   request refused takes back only its own bytes. Each shard keeps a little credit from the
+//!   limit (at most 8 KiB after a call), so under threads a request may be refused early by at
+//!   most the credit that other live threads hold; credit left by threads that exited comes back
+//!   before anything is refused. On one thread the limit is exact. The one exception is the
+//!   moment a limit is set: a call on another thread that had already passed its check admits
+//!   its own bytes unlimited (one call per thread), and they count from the next request on.
 //!
 //! What it never does: change what the inner allocator hands out (blocks, their lengths and
 //! failures pass through untouched), or allocate its own bookkeeping through the allocator it
@@ -266,7 +269,11 @@ impl<A> Trace<A> {
     /// lifts the cap. Lowering it below what is live refuses new requests until enough is freed;
     /// nothing live is touched. Live bytes are counted as the module docs say, so at the tracking
     /// level the cap is exact. Under threads a request may be refused early by the credit other
-    /// threads hold (at most 8 KiB each; see the module docs), never admitted past the cap.
+    /// live threads hold (at most 8 KiB each; see the module docs), never admitted past the
+    /// cap, except for the calls other threads had under way when the cap was set (one each,
+    /// admitted unlimited and counted from then on). At the tracking level a shrink whose old
+    /// size is above the recorded size (any size up to the block's length fits) can raise the
+    /// live bytes, and can then be refused by the cap like a grow.
     ///
     /// With a limit, every call takes a slower path than the counters' fast path: a few more
     /// loads and stores, and a lock every few KiB.
@@ -425,8 +432,8 @@ impl<A> Trace<A> {
             return Ok(());
         }
         let writer = self.shards.writer();
-        let _reservation = writer.reserve(bytes)?;
-        writer.allocated(bytes);
+        let reservation = writer.reserve(bytes)?;
+        writer.allocated(bytes, reservation);
         Ok(())
     }
 
@@ -640,7 +647,7 @@ impl<A: Allocator> Trace<A> {
                 return Err(AllocError);
             }
         }
-        writer.allocated(size);
+        writer.allocated(size, reservation);
         Ok(block)
     }
 
@@ -749,7 +756,7 @@ impl<A: Allocator> Trace<A> {
                 return Err(AllocError);
             }
         };
-        writer.resized(how != Resize::Shrink, from, new.size());
+        writer.resized(how != Resize::Shrink, from, new.size(), reservation);
         if let Some(taken) = taken {
             let moved = Taken {
                 record: Record::new(new.size(), block.len(), new.align()),

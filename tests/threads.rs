@@ -423,3 +423,146 @@ fn a_snapshot_never_shows_more_live_than_ever_was() {
         assert_eq!((s.peak_blocks, s.peak_bytes), (1, 1000), "{level:?}: {s:?}");
     }
 }
+
+/// Threads that took credit from the limit and exited left it with their shards, where no thread
+/// gave it back: half a 64 KiB limit after 63 of them. Their credit comes back before a request
+/// is refused, also when other threads, busy with other traces, have taken their indices over
+/// (`squat`), so that the one thread left gets all of the limit.
+#[test]
+fn credit_left_by_threads_that_exited_comes_back() {
+    let cases: &[(usize, usize)] = if cfg!(miri) {
+        &[(64 * 1024, 3)]
+    } else {
+        &[(1 << 20, 8), (64 * 1024, 63)]
+    };
+    for &(limit, threads) in cases {
+        for level in [Level::Counters, Level::Tracking] {
+            for squat in [false, true] {
+                let trace = Trace::with_level(Platform, level);
+                trace.set_limit(Some(limit));
+                let barrier = std::sync::Barrier::new(threads);
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = (0..threads)
+                        .map(|_| {
+                            s.spawn(|| {
+                                let l = Layout::from_size_align(limit / 256, 1).unwrap();
+                                let block = trace.allocate(l).unwrap();
+                                // SAFETY: live with `l`, freed once.
+                                unsafe { trace.deallocate(block.cast(), l) };
+                                barrier.wait(); // each holds its index until all took one
+                            })
+                        })
+                        .collect();
+                    // Joined one by one: the end of a scope does not wait for the threads'
+                    // thread-local destructors (which give their indices back); a join does.
+                    for handle in handles {
+                        handle.join().unwrap();
+                    }
+                });
+                let other = Trace::new(Platform);
+                let squatters = if squat { threads } else { 0 };
+                let (held, done) = (
+                    std::sync::Barrier::new(squatters + 1),
+                    std::sync::Barrier::new(squatters + 1),
+                );
+                std::thread::scope(|s| {
+                    for _ in 0..squatters {
+                        s.spawn(|| {
+                            // Takes an index (most likely one the threads above left).
+                            let l = Layout::new::<u64>();
+                            let block = other.allocate(l).unwrap();
+                            held.wait();
+                            done.wait();
+                            // SAFETY: live with `l`, freed once.
+                            unsafe { other.deallocate(block.cast(), l) };
+                        });
+                    }
+                    held.wait();
+                    let all = Layout::from_size_align(limit, 8).unwrap();
+                    let block = trace.allocate(all);
+                    done.wait();
+                    let block = block.unwrap_or_else(|_| {
+                        panic!(
+                            "{level:?}, squat {squat}: all of the limit, for the one thread left"
+                        )
+                    });
+                    // SAFETY: live with `all`, freed once.
+                    unsafe { trace.deallocate(block.cast(), all) };
+                });
+            }
+        }
+    }
+}
+
+/// A request the limit admitted is in the inner allocator when the limit is set again (to the
+/// same value): it used to be forgotten by the new limit, which then let another request in past
+/// it, and for good if the thread exited first.
+#[test]
+fn a_request_in_flight_when_the_limit_is_set_again_stays_counted() {
+    let limit = 1 << 20;
+    let big = 512 * 1024;
+    for level in [Level::Counters, Level::Tracking] {
+        for exit_first in [false, true] {
+            let (inner, entered, go) = common::inner::Gate::new(big);
+            let trace = Trace::with_level(&inner, level);
+            trace.set_limit(Some(limit));
+            let rest = Layout::from_size_align(limit - big / 2, 8).unwrap();
+            let (theirs, mine) = std::thread::scope(|s| {
+                let other = s.spawn(|| {
+                    let l = Layout::from_size_align(big, 8).unwrap();
+                    Sent(trace.allocate(l).expect("half the limit").cast())
+                });
+                entered.recv().unwrap(); // admitted, and inside the inner allocator
+                trace.set_limit(Some(limit));
+                if exit_first {
+                    go.send(()).unwrap();
+                    let theirs = other.join().unwrap();
+                    (theirs, trace.allocate(rest))
+                } else {
+                    let mine = trace.allocate(rest);
+                    go.send(()).unwrap();
+                    (other.join().unwrap(), mine)
+                }
+            });
+            assert!(mine.is_err(), "{level:?}: admitted past the limit");
+            assert!(inner.sum.most.load(Ordering::SeqCst) <= limit);
+            // SAFETY: live with (big, 8), freed once.
+            unsafe { trace.deallocate(theirs.0, Layout::from_size_align(big, 8).unwrap()) };
+        }
+    }
+}
+
+/// A call on the fast path when a first limit is set is admitted without it (the documented
+/// exception); its bytes used to stay uncounted for good once its thread exited. They count by
+/// the next request that takes credit.
+#[test]
+fn a_call_that_raced_the_first_limit_counts_by_the_next_request() {
+    let limit = 1 << 20;
+    let big = 512 * 1024;
+    let (inner, entered, go) = common::inner::Gate::new(big);
+    let trace = Trace::new(&inner);
+    let small = Layout::from_size_align(8, 8).unwrap();
+    let theirs = std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            let b = trace.allocate(small).unwrap(); // a shard first: the next call is fast
+            // SAFETY: live with `small`, freed once.
+            unsafe { trace.deallocate(b.cast(), small) };
+            let l = Layout::from_size_align(big, 8).unwrap();
+            Sent(trace.allocate(l).unwrap().cast())
+        });
+        entered.recv().unwrap();
+        trace.set_limit(Some(limit));
+        go.send(()).unwrap();
+        other.join().unwrap()
+    });
+    let all = Layout::from_size_align(limit, 8).unwrap();
+    assert!(trace.allocate(all).is_err(), "half the limit is live");
+    // (Not quite half: a request of `big` bytes would wait at the gate.)
+    let half = Layout::from_size_align(limit - big - 8, 8).unwrap();
+    let block = trace.allocate(half).expect("the other half");
+    // SAFETY: both live with these layouts, freed once.
+    unsafe {
+        trace.deallocate(block.cast(), half);
+        trace.deallocate(theirs.0, Layout::from_size_align(big, 8).unwrap());
+    }
+}

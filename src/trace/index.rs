@@ -8,6 +8,10 @@
 //! one writer at a time, and its plain (`Relaxed`) counter updates need no atomic
 //! read-modify-write. A thread's index lives in a thread-local whose destructor releases it.
 //!
+//! Each claim also counts the index's *holder* number up (per index, starting at 1), so that a
+//! limit can tell the shard's current holder from one that exited and left credit in it
+//! ([`holder`], [`holder_of`]).
+//!
 //! A thread finds no index when [`SHARDS`] threads hold one already, while its thread-local is
 //! being destroyed (a later thread-local destructor that frees memory), and always without `std`
 //! (there are no thread-locals then). Such a thread takes the overflow shard, behind a lock; it
@@ -33,6 +37,8 @@ const _: () = assert!(SHARDS <= usize::BITS as usize, "the free list is one word
 #[cfg(feature = "std")]
 pub(crate) struct Registry {
     claimed: AtomicUsize,
+    /// Per index, how many times it was claimed: the number of its current (or last) holder.
+    holders: [AtomicUsize; SHARDS],
 }
 
 #[cfg(feature = "std")]
@@ -42,6 +48,7 @@ impl Registry {
         fn new() -> Self {
             Self {
                 claimed: AtomicUsize::new(0),
+                holders: holders(),
             }
         }
     }
@@ -63,10 +70,24 @@ impl Registry {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some(index),
+                Ok(_) => {
+                    // Only the holder counts its index's number up; a reader that sees the old
+                    // one takes the index for its last holder's still (see `holder_of`).
+                    // `Release`, after the `Acquire` of the claim: a reader of the new number
+                    // sees everything the last holder wrote before it gave the index back.
+                    self.holders[index].fetch_add(1, Ordering::Release);
+                    return Some(index);
+                }
                 Err(now) => claimed = now,
             }
         }
+    }
+
+    /// Claims `index` if no thread holds it; whether it did.
+    fn claim_this(&self, index: usize) -> bool {
+        let bit = 1 << index;
+        // `Acquire`: what the index's last holder wrote happens-before our use.
+        self.claimed.fetch_or(bit, Ordering::AcqRel) & bit == 0
     }
 
     /// Gives `index` back. `Release`: the holder's writes happen-before the next claim's.
@@ -74,6 +95,18 @@ impl Registry {
         debug_assert!(index < SHARDS);
         self.claimed.fetch_and(!(1 << index), Ordering::Release);
     }
+}
+
+/// Every index's holder number at zero: never claimed.
+#[cfg(all(feature = "std", not(loom)))]
+const fn holders() -> [AtomicUsize; SHARDS] {
+    [const { AtomicUsize::new(0) }; SHARDS]
+}
+
+/// Every index's holder number at zero: never claimed.
+#[cfg(loom)]
+fn holders() -> [AtomicUsize; SHARDS] {
+    core::array::from_fn(|_| AtomicUsize::new(0))
 }
 
 #[cfg(all(feature = "std", not(loom)))]
@@ -108,11 +141,19 @@ struct Release;
 #[cfg(feature = "std")]
 impl Drop for Release {
     fn drop(&mut self) {
-        if let Ok(index) = INDEX.try_with(|index| index.replace(SHARDS))
-            && index < SHARDS
-        {
-            REGISTRY.release(index);
-        }
+        leave();
+    }
+}
+
+/// Gives the calling thread's index back, if it holds one: what its exit does. (Loom's join,
+/// like the end of `std::thread::scope`, returns before the thread's thread-local destructors
+/// run; a model calls this to leave first.)
+#[cfg(feature = "std")]
+pub(crate) fn leave() {
+    if let Ok(index) = INDEX.try_with(|index| index.replace(SHARDS))
+        && index < SHARDS
+    {
+        REGISTRY.release(index);
     }
 }
 
@@ -143,6 +184,56 @@ pub(crate) fn claim() -> Option<usize> {
     Some(index)
 }
 
+/// The calling thread's holder number (its index's claim count), or 0 if it holds no index.
+/// Two holders of one index in turn have different numbers.
+#[cfg(feature = "std")]
+pub(crate) fn holder() -> usize {
+    let index = current();
+    if index < SHARDS {
+        // The thread counted it up itself when it claimed the index.
+        REGISTRY.holders[index].load(Ordering::Relaxed)
+    } else {
+        0
+    }
+}
+
+/// The number of `index`'s current or last holder. It may lag behind a claim that is under way
+/// (reading the last holder's number), never behind a holder's own read of [`holder`] that is
+/// ordered before this call (by a lock, say). `Acquire`: a caller that reads a new holder's
+/// number sees everything the index's earlier holders wrote while they held it (their last
+/// writes to their shards, made with no lock).
+#[cfg(feature = "std")]
+pub(crate) fn holder_of(index: usize) -> usize {
+    REGISTRY.holders[index].load(Ordering::Acquire)
+}
+
+/// Runs `f` if no thread holds `index`, holding it meanwhile (so that no thread takes it and
+/// writes its shards while `f` reads and settles them); the calling thread's own index stays
+/// its own.
+#[cfg(feature = "std")]
+pub(crate) fn while_idle(index: usize, f: impl FnOnce()) {
+    if REGISTRY.claim_this(index) {
+        f();
+        REGISTRY.release(index);
+    }
+}
+
+/// Without `std` no thread holds an index, and every shard but the overflow one stays empty.
+#[cfg(not(feature = "std"))]
+pub(crate) fn while_idle(_index: usize, _f: impl FnOnce()) {}
+
+/// Without `std` no thread holds an index.
+#[cfg(not(feature = "std"))]
+pub(crate) fn holder() -> usize {
+    0
+}
+
+/// Without `std` no thread holds an index.
+#[cfg(not(feature = "std"))]
+pub(crate) fn holder_of(_index: usize) -> usize {
+    0
+}
+
 /// Without `std` there are no thread-locals: no thread holds an index.
 #[cfg(not(feature = "std"))]
 #[inline(always)]
@@ -170,8 +261,15 @@ mod tests {
         held.dedup();
         assert_eq!(held.len(), SHARDS, "no index handed out twice");
         assert_eq!(registry.claim(), None, "all held");
-        registry.release(held[SHARDS / 2]);
-        assert_eq!(registry.claim(), Some(held[SHARDS / 2]));
+        let index = held[SHARDS / 2];
+        let first = registry.holders[index].load(Ordering::Relaxed);
+        registry.release(index);
+        assert_eq!(registry.claim(), Some(index));
+        assert_eq!(
+            registry.holders[index].load(Ordering::Relaxed),
+            first + 1,
+            "a new holder, a new number"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - A shard handed over from an exiting thread to the next keeps every count.
 //! - A limit set while other threads allocate counts every byte exactly once, and a limit in
 //!   force is never exceeded.
+//! - Credit that threads left in their shards when they exited (or in the overflow shard) comes
+//!   back to a thread that needs it.
 
 use core::ptr::NonNull;
 
@@ -190,6 +192,67 @@ fn loom_a_limit_in_force_is_never_exceeded() {
         for (block, size, _) in held {
             free(&trace, block, size);
         }
+        trace.shards.check_limit();
+    });
+}
+
+#[test]
+fn loom_setting_the_limit_again_never_admits_past_it() {
+    model(|| {
+        let trace = Arc::new(Trace::new(Platform));
+        trace.set_limit(Some(32));
+        let other = {
+            let trace = trace.clone();
+            thread::spawn(move || {
+                let layout = Layout::from_size_align(24, 8).unwrap();
+                trace.allocate(layout).ok().map(|b| Block(b.cast()))
+            })
+        };
+        // The same limit again, while the other thread's request may be in flight.
+        trace.set_limit(Some(32));
+        let layout = Layout::from_size_align(24, 8).unwrap();
+        let mine = trace.allocate(layout).ok().map(|b| Block(b.cast()));
+        let theirs = other.join().unwrap();
+        let both = mine.is_some() && theirs.is_some();
+        for block in [mine, theirs].into_iter().flatten() {
+            free(&trace, block, 24);
+        }
+        assert!(
+            !both,
+            "48 bytes admitted under a limit of 32 that was never lowered"
+        );
+        trace.shards.check_limit();
+    });
+}
+
+#[test]
+fn loom_credit_left_by_threads_that_exited_comes_back() {
+    model(|| {
+        // A limit large enough that shards keep credit after a free (16 bytes of spare).
+        let limit = 4096;
+        let trace = Arc::new(Trace::new(Platform));
+        trace.set_limit(Some(limit));
+        // Three threads on two shards: one of them counts in the overflow shard.
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let trace = trace.clone();
+                thread::spawn(move || {
+                    let block = allocate(&trace, 8);
+                    free(&trace, block, 8);
+                    crate::trace::index::leave(); // as its exit does, before the join
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        // Their credit, in the shards of indices no thread holds and in the overflow shard no
+        // thread writes, comes back to the one thread left.
+        let layout = Layout::from_size_align(limit, 8).unwrap();
+        let all = trace.allocate(layout).expect("all of the limit");
+        trace.shards.check_limit();
+        // SAFETY: live with `layout`, freed once.
+        unsafe { trace.deallocate(all.cast(), layout) };
         trace.shards.check_limit();
     });
 }

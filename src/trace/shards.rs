@@ -61,8 +61,14 @@
 //! what is live plus every shard's credit and never passes the limit. So the limit is never
 //! exceeded, and a refused request (by the limit or by the inner allocator) takes back only its
 //! own credit. A shard keeps at most twice [`Limit::spare`] after a call: `CREDIT` (4 KiB), or a
-//! 256th of the limit if that is less. On one thread the limit is exact; under threads a request
-//! can be refused early, by at most the credit the other shards hold.
+//! 256th of the limit if that is less; the overflow shard, whose writers come and go, keeps
+//! none. On one thread the limit is exact; under threads a request can be refused early, by at
+//! most the credit that the *other live threads* hold in their shards (at most
+//! `2 * spare` each). Credit never stays behind with a thread that stopped allocating for good:
+//! before a request is refused, the shards of threads that exited (their index free) are
+//! settled and their credit comes back, and so does the credit of a shard whose index a
+//! different thread holds now (its *holder number*, counted up at each claim, tells them
+//! apart) until that thread joins the limit itself.
 //! Every `set_limit` starts a new epoch, whose credit starts at zero: a limit lowered takes
 //! effect at once, whatever credit the shards held.
 //!
@@ -79,8 +85,11 @@
 //! the epoch before (never committed in this one). Each rise and fall is so counted exactly once, by the switch or by
 //! the shard, and credit never crosses epochs. Only a call already past its fast-path test when
 //! the switch began (one per thread at most) escapes the limit: if it allocated, it was admitted
-//! without it; if it freed, its bytes still count. Either way its shard's next call, on whatever
-//! thread holds the shard then, brings the count right.
+//! without it; if it freed, its bytes still count. Either way the count comes right at the next
+//! request that takes credit under the lock, on any thread: it commits what every shard that has
+//! not joined did since the switch read it. (A request that spends credit it already holds, or
+//! is checked against a limit while such a call is in the inner allocator, may meanwhile be
+//! admitted up to that one call's bytes past the limit.)
 
 use core::ptr::{self, NonNull};
 
@@ -89,7 +98,9 @@ use super::index::{self, SHARDS};
 use super::live::Live;
 use super::stats::Stats;
 use crate::AllocError;
-use crate::sync::{AtomicPtr, AtomicUsize, CachePadded, Mutex, Ordering, const_fn_unless_loom};
+use crate::sync::{
+    AtomicPtr, AtomicUsize, CachePadded, Mutex, Ordering, const_fn_unless_loom, fence,
+};
 
 /// A shard publishes what it changed whenever its bytes allocated, or freed, cross a multiple of
 /// this (a power of two). Every block is at least a byte, so its unpublished blocks stay below
@@ -206,8 +217,15 @@ pub(crate) struct Shard {
     failures: AtomicUsize,
     /// The limit epoch this shard joined last (0: none).
     limit_epoch: AtomicUsize,
+    /// The index holder ([`index::holder`]) whose calls joined that epoch here: a thread that
+    /// takes the index over joins anew, and the credit of one that exited can be taken back
+    /// meanwhile. Written under the switch lock.
+    limit_holder: AtomicUsize,
     /// Under a limit, the bytes this shard may still add without committing more.
     credit: AtomicUsize,
+    /// Under a limit, the bytes of requests in flight: covered by credit, not yet counted in the
+    /// shard's live bytes (or given back). A switch counts them with the live bytes.
+    pending: AtomicUsize,
     /// The shard's live bytes as the last limit switch read them. Written under the switch lock.
     limit_base: AtomicUsize,
     /// At the tracking level, the records of the blocks this shard's writers allocated or
@@ -232,7 +250,9 @@ impl Shard {
                 shrinks: AtomicUsize::new(0),
                 failures: AtomicUsize::new(0),
                 limit_epoch: AtomicUsize::new(0),
+                limit_holder: AtomicUsize::new(0),
                 credit: AtomicUsize::new(0),
+                pending: AtomicUsize::new(0),
                 limit_base: AtomicUsize::new(0),
                 live: Mutex::new(Live::new()),
             }
@@ -255,6 +275,25 @@ impl Shard {
         self.bytes_allocated
             .load(Ordering::Relaxed)
             .wrapping_sub(self.bytes_freed.load(Ordering::Relaxed))
+    }
+
+    /// What a limit counts for this shard: its live bytes and the bytes of its requests in flight.
+    /// `pending` is read first, with `Acquire`: a request counted in the live bytes was taken
+    /// off `pending` (with `Release`) only after, so that a reader on another thread never sees
+    /// it in neither.
+    fn held(&self) -> usize {
+        let pending = self.pending.load(Ordering::Acquire);
+        self.net_bytes().wrapping_add(pending)
+    }
+
+    /// Takes `reservation`'s bytes off the requests in flight: counted now, or given back.
+    #[inline]
+    fn landed(&self, reservation: &Reservation) {
+        if reservation.bytes != 0 {
+            let pending = self.pending.load(Ordering::Relaxed);
+            self.pending
+                .store(pending.wrapping_sub(reservation.bytes), Ordering::Release);
+        }
     }
 
     /// Counts an allocation of `size` bytes: two counter updates, no other store.
@@ -692,9 +731,11 @@ impl Shards {
         };
         self.mode.store(mode | SWITCHING, Ordering::SeqCst);
         self.tag_all(true);
+        // Ordered with the fence of a request spending credit meanwhile (see `reserve`).
+        fence(Ordering::SeqCst);
         let mut live = 0usize;
         for shard in self.all() {
-            let base = shard.net_bytes();
+            let base = shard.held();
             shard.limit_base.store(base, Ordering::Relaxed);
             live = live.wrapping_add(base);
         }
@@ -739,10 +780,13 @@ impl<'a> Writer<'a> {
         self.shards.mode.load(Ordering::Relaxed) & (LIMITED | SWITCHING) != 0
     }
 
-    /// Counts an allocation of `size` bytes.
+    /// Counts an allocation of `size` bytes, made under `reservation`.
     #[inline]
-    pub(crate) fn allocated(&self, size: usize) {
-        self.with(|shard| shard.allocated(&self.shards.peaks, size));
+    pub(crate) fn allocated(&self, size: usize, reservation: Reservation) {
+        self.with(|shard| {
+            shard.allocated(&self.shards.peaks, size);
+            shard.landed(&reservation);
+        });
     }
 
     /// Counts a free of `size` bytes, giving them back to the limit first.
@@ -750,20 +794,22 @@ impl<'a> Writer<'a> {
     pub(crate) fn freed(&self, size: usize) {
         self.with(|shard| {
             if self.limited() {
-                self.shards.fall(shard, size);
+                self.shards.fall(shard, self.overflow, size);
             }
             shard.freed(&self.shards.peaks, size);
         });
     }
 
-    /// Counts a grow or shrink from `from` bytes to `to`, giving a fall back to the limit first.
+    /// Counts a grow or shrink from `from` bytes to `to`, made under `reservation`, giving a
+    /// fall back to the limit first.
     #[inline]
-    pub(crate) fn resized(&self, grow: bool, from: usize, to: usize) {
+    pub(crate) fn resized(&self, grow: bool, from: usize, to: usize, reservation: Reservation) {
         self.with(|shard| {
             if to < from && self.limited() {
-                self.shards.fall(shard, from - to);
+                self.shards.fall(shard, self.overflow, from - to);
             }
             shard.resized(&self.shards.peaks, grow, from, to);
+            shard.landed(&reservation);
         });
     }
 
@@ -774,16 +820,19 @@ impl<'a> Writer<'a> {
         if !self.limited() || extra == 0 {
             return Ok(Reservation { bytes: 0, epoch: 0 });
         }
-        self.with(|shard| self.shards.reserve(shard, extra))
+        self.with(|shard| self.shards.reserve(shard, self.overflow, extra))
     }
 
     /// Gives back the credit of a request the inner allocator refused, and counts the failure.
     pub(crate) fn refused(&self, reservation: Reservation) {
         self.with(|shard| {
             shard.failed();
-            if reservation.bytes != 0 && self.shards.join(shard) == Some(reservation.epoch) {
+            shard.landed(&reservation);
+            if reservation.bytes != 0
+                && self.shards.join(shard, self.overflow) == Some(reservation.epoch)
+            {
                 self.shards
-                    .refill(shard, reservation.bytes, reservation.epoch);
+                    .refill(shard, self.overflow, reservation.bytes, reservation.epoch);
             }
         });
     }
@@ -792,7 +841,9 @@ impl<'a> Writer<'a> {
 impl Shards {
     /// The epoch of the limit in force, with `shard` (whose writer calls) having joined it (see
     /// the module docs) and waited out a switch; `None` without a limit.
-    fn join(&self, shard: &Shard) -> Option<usize> {
+    fn join(&self, shard: &Shard, overflow: bool) -> Option<usize> {
+        // The overflow shard's writers take turns under its lock, and its credit is theirs.
+        let holder = if overflow { 0 } else { index::holder() };
         loop {
             let mode = self.mode.load(Ordering::Acquire);
             if mode & SWITCHING != 0 {
@@ -803,33 +854,50 @@ impl Shards {
                 return None;
             }
             let epoch = mode >> EPOCH;
-            if shard.limit_epoch.load(Ordering::Relaxed) == epoch {
+            if shard.limit_epoch.load(Ordering::Relaxed) == epoch
+                && shard.limit_holder.load(Ordering::Relaxed) == holder
+            {
                 return Some(epoch);
             }
             let mut limit = self.limit.lock();
             if self.mode.load(Ordering::Relaxed) != mode {
                 continue; // switched again meanwhile
             }
-            let moved = shard
-                .net_bytes()
-                .wrapping_sub(shard.limit_base.load(Ordering::Relaxed));
-            limit.committed = limit.committed.wrapping_add(moved);
-            shard.credit.store(0, Ordering::Relaxed);
-            shard.limit_epoch.store(epoch, Ordering::Relaxed);
+            Self::settle_limit(&mut limit, shard, epoch);
+            shard.limit_holder.store(holder, Ordering::Relaxed);
             return Some(epoch);
         }
     }
 
     /// [`Writer::reserve`] under a limit, by `shard`'s writer.
     #[inline(never)]
-    fn reserve(&self, shard: &Shard, extra: usize) -> Result<Reservation, AllocError> {
+    fn reserve(
+        &self,
+        shard: &Shard,
+        overflow: bool,
+        extra: usize,
+    ) -> Result<Reservation, AllocError> {
         loop {
-            let Some(epoch) = self.join(shard) else {
+            let Some(epoch) = self.join(shard, overflow) else {
                 return Ok(Reservation { bytes: 0, epoch: 0 });
             };
             let credit = shard.credit.load(Ordering::Relaxed);
+            let pending = shard.pending.load(Ordering::Relaxed);
             if let Some(left) = credit.checked_sub(extra) {
                 shard.credit.store(left, Ordering::Relaxed);
+                shard
+                    .pending
+                    .store(pending.wrapping_add(extra), Ordering::Relaxed);
+                // A switch that began meanwhile either sees this request in `pending` (its
+                // fence and this one order the two), or this thread sees the switch and goes
+                // around to join the new epoch, with its credit (of the old one) untouched.
+                fence(Ordering::SeqCst);
+                let now = self.mode.load(Ordering::Relaxed);
+                if now & SWITCHING != 0 || now >> EPOCH != epoch {
+                    shard.credit.store(credit, Ordering::Relaxed);
+                    shard.pending.store(pending, Ordering::Relaxed);
+                    continue;
+                }
                 return Ok(Reservation {
                     bytes: extra,
                     epoch,
@@ -840,15 +908,21 @@ impl Shards {
                 continue; // switched meanwhile: join the new epoch
             }
             let short = extra - credit;
+            self.catch_up(&mut limit, epoch);
             let available = limit.available();
             if available < short {
                 drop(limit);
                 shard.failed();
                 return Err(AllocError);
             }
-            let take = available.min(short.saturating_add(limit.spare()));
+            // The overflow shard takes no spare: see `refill`.
+            let spare = if overflow { 0 } else { limit.spare() };
+            let take = available.min(short.saturating_add(spare));
             limit.committed = limit.committed.wrapping_add(take);
             shard.credit.store(credit + take - extra, Ordering::Relaxed);
+            shard
+                .pending
+                .store(pending.wrapping_add(extra), Ordering::Relaxed);
             return Ok(Reservation {
                 bytes: extra,
                 epoch,
@@ -856,26 +930,103 @@ impl Shards {
         }
     }
 
+    /// Brings `shard` into the limit's `epoch` (under the limit's lock): commits what it holds now
+    /// in place of what the switch read (its live bytes then, if it never joined this epoch) or
+    /// of its credit (if it did, and so gives the credit back).
+    fn settle_limit(limit: &mut Limit, shard: &Shard, epoch: usize) {
+        let counted = if shard.limit_epoch.load(Ordering::Relaxed) == epoch {
+            shard
+                .held()
+                .wrapping_add(shard.credit.load(Ordering::Relaxed))
+        } else {
+            shard.limit_base.load(Ordering::Relaxed)
+        };
+        limit.committed = limit
+            .committed
+            .wrapping_sub(counted)
+            .wrapping_add(shard.held());
+        shard.credit.store(0, Ordering::Relaxed);
+        shard.limit_epoch.store(epoch, Ordering::Relaxed);
+    }
+
+    /// Catches what is committed up with what the shards hold (under the limit's lock, before
+    /// credit is taken): a shard whose index no thread holds is settled (its credit comes back,
+    /// and what its last calls did is committed), held meanwhile so that no thread takes it; a
+    /// shard whose index another thread holds than the one that joined has its credit taken
+    /// back (reading the holder's number with `Acquire` makes the last holder's writes to the
+    /// credit, made with no lock, visible here; the new holder touches it only after joining,
+    /// under this lock); a shard that has not joined `epoch` yet has what it did since the switch committed (and its
+    /// base moved on), so that a call that raced the switch counts now, not at its thread's next
+    /// call, which may never come.
+    fn catch_up(&self, limit: &mut Limit, epoch: usize) {
+        for (index, slot) in self.slots[..SHARDS].iter().enumerate() {
+            // SAFETY: as in `own`.
+            let Some(shard) = (unsafe { tagged(slot.load(Ordering::Acquire), false).as_ref() })
+            else {
+                continue;
+            };
+            let shard = &shard.0;
+            let mut idle = false;
+            index::while_idle(index, || {
+                idle = true;
+                Self::settle_limit(limit, shard, epoch);
+            });
+            if idle {
+                continue;
+            }
+            if shard.limit_epoch.load(Ordering::Relaxed) == epoch
+                && shard.limit_holder.load(Ordering::Relaxed) != index::holder_of(index)
+            {
+                // Joined by a holder that has left: the index's holder now (busy elsewhere,
+                // perhaps for good) must join anew, under this lock, before it touches the
+                // credit. Its live bytes stay committed as they are.
+                let credit = shard.credit.load(Ordering::Relaxed);
+                limit.committed = limit.committed.wrapping_sub(credit);
+                shard.credit.store(0, Ordering::Relaxed);
+            } else {
+                Self::rebase(limit, shard, epoch);
+            }
+        }
+        // The overflow shard keeps no credit between calls (see `refill`).
+        Self::rebase(limit, &self.overflow, epoch);
+    }
+
+    /// Commits what `shard` did since the switch read it, if it has not joined `epoch` (under
+    /// the limit's lock; its writer joins only under it too, so that the two never race).
+    fn rebase(limit: &mut Limit, shard: &Shard, epoch: usize) {
+        if shard.limit_epoch.load(Ordering::Relaxed) != epoch {
+            let held = shard.held();
+            let base = shard.limit_base.load(Ordering::Relaxed);
+            limit.committed = limit.committed.wrapping_add(held.wrapping_sub(base));
+            shard.limit_base.store(held, Ordering::Relaxed);
+        }
+    }
+
     /// Before a fall of `bytes` is counted in `shard`: refills its credit with them if a limit
     /// is set.
     #[inline(never)]
-    fn fall(&self, shard: &Shard, bytes: usize) {
-        if let Some(epoch) = self.join(shard) {
-            self.refill(shard, bytes, epoch);
+    fn fall(&self, shard: &Shard, overflow: bool, bytes: usize) {
+        if let Some(epoch) = self.join(shard, overflow) {
+            self.refill(shard, overflow, bytes, epoch);
         }
     }
 
     /// Adds `bytes` to `shard`'s credit of `epoch`, giving what passes twice the spare credit
     /// back (no longer committed).
-    fn refill(&self, shard: &Shard, bytes: usize, epoch: usize) {
+    ///
+    /// The overflow shard gives all of it back: its writers are whichever threads hold no index
+    /// at the moment, so no one could tell when credit left there would be used again, and it
+    /// would refuse other threads' requests early for good. (Its calls take the overflow lock
+    /// anyway; the limit's lock costs them little more.)
+    fn refill(&self, shard: &Shard, overflow: bool, bytes: usize, epoch: usize) {
         let credit = shard.credit.load(Ordering::Relaxed).saturating_add(bytes);
-        if credit <= 2 * self.spare.load(Ordering::Relaxed) {
+        if credit <= 2 * self.spare.load(Ordering::Relaxed) && !overflow {
             shard.credit.store(credit, Ordering::Relaxed);
             return;
         }
         let mut limit = self.limit.lock();
         if self.mode.load(Ordering::Relaxed) >> EPOCH == epoch {
-            let keep = limit.spare();
+            let keep = if overflow { 0 } else { limit.spare() };
             limit.committed = limit.committed.wrapping_sub(credit - keep);
             shard.credit.store(keep, Ordering::Relaxed);
         }
@@ -920,7 +1071,7 @@ impl Shards {
         for shard in self.all() {
             if shard.limit_epoch.load(Ordering::Relaxed) == epoch {
                 expected = expected
-                    .wrapping_add(shard.net_bytes())
+                    .wrapping_add(shard.held())
                     .wrapping_add(shard.credit.load(Ordering::Relaxed));
             } else {
                 expected = expected.wrapping_add(shard.limit_base.load(Ordering::Relaxed));

@@ -182,3 +182,49 @@ unsafe impl Allocator for RefusingOnce<'_> {
         unsafe { Platform.deallocate(ptr, layout) }
     }
 }
+
+/// [`Summing`], holding every request of one size inside the call until the test lets it go:
+/// `entered` gets a message when one arrives, and it returns after `go` gets one.
+pub struct Gate {
+    pub sum: Summing,
+    size: usize,
+    entered: Mutex<std::sync::mpsc::Sender<()>>,
+    go: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Gate {
+    /// A gate for requests of `size` bytes, with the two ends the test keeps.
+    pub fn new(
+        size: usize,
+    ) -> (
+        Self,
+        std::sync::mpsc::Receiver<()>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let (entered, entered_rx) = std::sync::mpsc::channel();
+        let (go_tx, go) = std::sync::mpsc::channel();
+        let gate = Self {
+            sum: Summing::default(),
+            size,
+            entered: Mutex::new(entered),
+            go: Mutex::new(go),
+        };
+        (gate, entered_rx, go_tx)
+    }
+}
+
+// SAFETY: every block is `Summing`'s (the platform's); the gate only waits.
+unsafe impl Allocator for Gate {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() == self.size {
+            self.entered.lock().unwrap().send(()).unwrap();
+            self.go.lock().unwrap().recv().unwrap();
+        }
+        self.sum.allocate(layout)
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { self.sum.deallocate(ptr, layout) }
+    }
+}
