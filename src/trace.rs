@@ -497,6 +497,7 @@ unsafe impl<A: Allocator> Allocator for Trace<A> {
     #[inline(always)]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         if layout.size() == 0 {
+            self.zero_sized(ptr, layout, "deallocate");
             return;
         }
         let shard = self.shards.fast();
@@ -651,6 +652,28 @@ impl<A: Allocator> Trace<A> {
         Ok(block)
     }
 
+    /// A call with a zero-sized `layout` for `ptr`, which needs no memory: at the tracking level,
+    /// panics (as [`misfit`] does, the inner allocator not called) if `ptr` is a block this trace
+    /// recorded, which no zero-sized layout fits.
+    #[inline(always)]
+    fn zero_sized(&self, ptr: NonNull<u8>, layout: Layout, call: &str) {
+        if self.shards.mode() & TRACKING != 0 {
+            self.zero_sized_recorded(ptr, layout, call);
+        }
+    }
+
+    /// [`zero_sized`](Self::zero_sized) at the tracking level: looks `ptr` up in every table.
+    #[cold]
+    #[inline(never)]
+    fn zero_sized_recorded(&self, ptr: NonNull<u8>, layout: Layout, call: &str) {
+        for shard in self.shards.all() {
+            // Panics if `ptr` is recorded here: every record has bytes, and a zero-sized layout
+            // fits none of them, so nothing is ever taken out (and if it were, it goes back).
+            let taken = take_from(shard, ptr, layout, call);
+            restore(&shard.live, ptr, taken);
+        }
+    }
+
     /// `deallocate` off the fast path: at the tracking level the block's record is taken out
     /// (after checking that `layout` fits it) before the inner allocator frees the block, so that
     /// no other thread can be handed its address while it is still recorded; the free is counted
@@ -689,6 +712,7 @@ impl<A: Allocator> Trace<A> {
         how: Resize,
     ) -> Result<NonNull<[u8]>, AllocError> {
         if old.size() == 0 {
+            self.zero_sized(ptr, old, how.name());
             return if how == Resize::GrowZeroed {
                 self.allocate_zeroed(new)
             } else {

@@ -429,13 +429,18 @@ fn a_wrong_alignment_panics_with_both_layouts() {
 }
 
 #[test]
-fn a_wrong_size_panics_in_deallocate_grow_and_shrink() {
+fn a_wrong_size_panics_in_deallocate_grow_and_shrink_even_a_zero_size() {
     let block = layout(64, 8);
     for (call, wrong) in [
         ("deallocate", layout(63, 8)),
         ("deallocate", layout(65, 8)),
         ("grow", layout(32, 8)),
         ("shrink", layout(100, 8)),
+        // Zero-sized layouts never reach the inner allocator, but a recorded block given with
+        // one is still misuse (it used to pass silently, the block left live).
+        ("deallocate", layout(0, 8)),
+        ("grow", layout(0, 8)),
+        ("grow_zeroed", layout(0, 1)),
     ] {
         let (message, ptr) = checked_misuse(block, |outer, ptr| {
             // SAFETY: not sound by the contract: the trace must stop each before the inner
@@ -445,6 +450,9 @@ fn a_wrong_size_panics_in_deallocate_grow_and_shrink() {
                     "deallocate" => outer.deallocate(ptr, wrong),
                     "grow" => {
                         let _ = outer.grow(ptr, wrong, layout(200, 8));
+                    }
+                    "grow_zeroed" => {
+                        let _ = outer.grow_zeroed(ptr, wrong, layout(200, 8));
                     }
                     _ => {
                         let _ = outer.shrink(ptr, wrong, layout(10, 8));
