@@ -655,17 +655,13 @@ impl<A: Allocator> Trace<A> {
     /// A call with a zero-sized `layout` for `ptr`, which needs no memory: at the tracking level,
     /// panics (as [`misfit`] does, the inner allocator not called) if `ptr` is a block this trace
     /// recorded, which no zero-sized layout fits.
-    #[inline(always)]
-    fn zero_sized(&self, ptr: NonNull<u8>, layout: Layout, call: &str) {
-        if self.shards.mode() & TRACKING != 0 {
-            self.zero_sized_recorded(ptr, layout, call);
-        }
-    }
-
-    /// [`zero_sized`](Self::zero_sized) at the tracking level: looks `ptr` up in every table.
+    /// Out of line, so that the fast paths only test the size.
     #[cold]
     #[inline(never)]
-    fn zero_sized_recorded(&self, ptr: NonNull<u8>, layout: Layout, call: &str) {
+    fn zero_sized(&self, ptr: NonNull<u8>, layout: Layout, call: &str) {
+        if self.shards.mode() & TRACKING == 0 {
+            return;
+        }
         for shard in self.shards.all() {
             // Panics if `ptr` is recorded here: every record has bytes, and a zero-sized layout
             // fits none of them, so nothing is ever taken out (and if it were, it goes back).
